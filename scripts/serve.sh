@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Set up (first run only) and start the service on the committed artifacts, port 8000.
+# Installs only the serving dependencies (onnxruntime backend, no TensorFlow) into .venv.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3.11}
+command -v "$PYTHON" >/dev/null || PYTHON=python3
+[[ -x .venv/bin/python ]] || "$PYTHON" -m venv .venv
+if ! .venv/bin/python -c "import service, onnxruntime, fastapi" 2>/dev/null; then
+  .venv/bin/pip install --quiet --upgrade pip
+  .venv/bin/pip install --quiet -e .
+fi
+exec .venv/bin/forecast-serve --host "${FORECAST_HOST:-0.0.0.0}" --port "${FORECAST_PORT:-8000}" "$@"

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Set up (first run only) and run the checks: ruff, then the test suite. Extra arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3.11}
+command -v "$PYTHON" >/dev/null || PYTHON=python3
+[[ -x .venv/bin/python ]] || "$PYTHON" -m venv .venv
+if ! .venv/bin/python -c "import service, training, tensorflow, pytest, onnx" 2>/dev/null; then
+  .venv/bin/pip install --quiet --upgrade pip
+  .venv/bin/pip install --quiet -e '.[dev]'
+fi
+export TF_CPP_MIN_LOG_LEVEL=3
+.venv/bin/ruff check service training tests
+.venv/bin/ruff format --check service training tests
+exec .venv/bin/python -m pytest "$@"

@@ -1,0 +1,52 @@
+"""Dependencies shared by the routes, as ``Annotated`` aliases."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Annotated
+
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyHeader
+
+from service.core.config import Settings
+from service.core.errors import ApiError
+from service.core.metrics import Metrics
+from service.core.registry import ModelRegistry
+from service.inference.predictor import Predictor
+
+_api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="required when FORECAST_API_KEY is set")
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings  # type: ignore[no-any-return]
+
+
+def get_registry(request: Request) -> ModelRegistry:
+    return request.app.state.registry  # type: ignore[no-any-return]
+
+
+def get_metrics(request: Request) -> Metrics:
+    return request.app.state.metrics  # type: ignore[no-any-return]
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+RegistryDep = Annotated[ModelRegistry, Depends(get_registry)]
+MetricsDep = Annotated[Metrics, Depends(get_metrics)]
+
+
+async def require_api_key(settings: SettingsDep, key: Annotated[str | None, Security(_api_key_header)]) -> None:
+    expected = settings.api_key
+    if expected is None:
+        return
+    # Constant-time comparison, so response timing does not reveal a matching prefix.
+    if key is None or not hmac.compare_digest(key.encode(), expected.get_secret_value().encode()):
+        raise ApiError(
+            401, "unauthorized", "missing or invalid X-API-Key header", headers={"WWW-Authenticate": "ApiKey"}
+        )
+
+
+async def get_predictor(name: str, registry: RegistryDep) -> Predictor:
+    return registry.get(name)
+
+
+PredictorDep = Annotated[Predictor, Depends(get_predictor)]

@@ -1,0 +1,40 @@
+"""``forecast-serve``: run the service with uvicorn."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+import uvicorn
+
+from service.core.config import Settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="forecast-serve", description="Serve the forecast models over HTTP.")
+    parser.add_argument("--host", default=os.environ.get("FORECAST_HOST", "127.0.0.1"))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("FORECAST_PORT", "8000")))
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=int(os.environ.get("WEB_CONCURRENCY", "1")),
+        help="worker processes; each loads the models after the fork (default: $WEB_CONCURRENCY or 1)",
+    )
+    args = parser.parse_args(argv)
+    settings = Settings()  # fail fast on bad FORECAST_* variables, before forking workers
+    uvicorn.run(
+        "service.main:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level=settings.log_level,
+        access_log=False,
+        proxy_headers=False,
+        timeout_graceful_shutdown=10,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

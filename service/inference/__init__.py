@@ -1,0 +1,1 @@
+"""Lean inference pieces shared by training and serving (no TensorFlow import here)."""

@@ -1,0 +1,26 @@
+"""Inference backends: one small interface, an onnxruntime and a TensorFlow implementation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from service.inference.backends.base import Backend
+
+BackendKind = Literal["onnx", "keras"]
+
+
+def open_backend(kind: BackendKind, path: Path, window: int, *, threads: int = 1) -> Backend:
+    """Open one model file with the chosen runtime. TensorFlow is imported only for ``keras``."""
+    if kind == "onnx":
+        from service.inference.backends.onnx_backend import OnnxBackend
+
+        return OnnxBackend(path, window, threads=threads)
+    if kind == "keras":
+        from service.inference.backends.keras_backend import KerasBackend
+
+        return KerasBackend.from_file(path, window)
+    raise ValueError(f"unknown backend {kind!r}")
+
+
+__all__ = ["Backend", "BackendKind", "open_backend"]

@@ -1,0 +1,95 @@
+"""One predictor class used by training's evaluation, the tests and the HTTP service.
+
+It owns the price <-> model-unit conversion and the recursive sequence forecast, so neither is
+written twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from service.inference.backends.base import Backend
+from service.inference.scaler import MinMaxScaling
+
+
+@dataclass(frozen=True)
+class Predictor:
+    """Next-step and recursive forecasts in price units from one backend or the mean of several."""
+
+    name: str
+    version: str
+    scaler: MinMaxScaling
+    backends: Sequence[Backend]
+    description: str = ""
+    members: tuple[str, ...] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        if not self.backends:
+            raise ValueError("a predictor needs at least one backend")
+        windows = {b.window for b in self.backends}
+        if len(windows) != 1:
+            raise ValueError(f"backends disagree on the window length: {sorted(windows)}")
+
+    @property
+    def window(self) -> int:
+        return self.backends[0].window
+
+    def _predict_scaled(self, x: np.ndarray) -> np.ndarray:
+        if len(self.backends) == 1:
+            return self.backends[0].predict(x)
+        return np.mean([b.predict(x) for b in self.backends], axis=0, dtype=np.float64).astype(np.float32)
+
+    def predict(self, windows: np.ndarray) -> np.ndarray:
+        """Next value after each window; ``windows`` has shape (n, window), in prices."""
+        x = self._check(windows)
+        return self.scaler.inverse_transform(self._predict_scaled(self.scaler.transform(x)))
+
+    def forecast(self, window: np.ndarray, horizon: int) -> np.ndarray:
+        """The notebook's sequence generation: each prediction is fed back as the newest value."""
+        return self.forecast_many(np.asarray(window)[None, :], horizon)[0]
+
+    def forecast_many(self, windows: np.ndarray, horizon: int) -> np.ndarray:
+        """Recursive forecasts from several origins at once; returns shape (n, horizon), in prices.
+
+        The scaled history lives in one buffer and each step reads a view of it, so a step costs one
+        runtime call and no array copies beyond writing the new column.
+        """
+        if horizon < 1:
+            raise ValueError(f"horizon must be at least 1, got {horizon}")
+        x = self._check(windows)
+        w = self.window
+        buffer = np.empty((x.shape[0], w + horizon), dtype=np.float32)
+        buffer[:, :w] = self.scaler.transform(x)
+        for step in range(horizon):
+            buffer[:, w + step] = self._predict_scaled(buffer[:, step : step + w])
+        return self.scaler.inverse_transform(buffer[:, w:])
+
+    def _check(self, windows: np.ndarray) -> np.ndarray:
+        x = np.asarray(windows, dtype=np.float64)
+        if x.ndim != 2 or x.shape[1] != self.window:
+            raise ValueError(f"expected windows of shape (n, {self.window}), got {x.shape}")
+        return x
+
+
+def range_warnings(windows: np.ndarray, low: float, high: float) -> list[str]:
+    """Say which windows leave the training value range, where the scaler extrapolates, and by how much."""
+    out: list[str] = []
+    for i, row in enumerate(np.asarray(windows, dtype=np.float64)):
+        below, above = row[row < low], row[row > high]
+        label = f"window {i}" if len(windows) > 1 else "window"
+        if above.size:
+            worst = float(above.max())
+            out.append(
+                f"{label}: {above.size} value(s) above the training maximum {high:.4g} "
+                f"(by up to {worst - high:.4g}, {100 * (worst - high) / high:.1f}%); the model extrapolates"
+            )
+        if below.size:
+            worst = float(below.min())
+            out.append(
+                f"{label}: {below.size} value(s) below the training minimum {low:.4g} "
+                f"(by up to {low - worst:.4g}, {100 * (low - worst) / low:.1f}%); the model extrapolates"
+            )
+    return out

@@ -1,0 +1,59 @@
+"""The app factory: wires settings, metrics, the model registry, middleware and routes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+
+from service import __version__
+from service.api.routes import health, metrics, models
+from service.core.config import Settings
+from service.core.errors import install_error_handlers
+from service.core.limits import BodyLimitMiddleware
+from service.core.metrics import Metrics, MetricsMiddleware
+from service.core.registry import ModelRegistry
+
+DESCRIPTION = """Next-step and recursive multi-step forecasts of a daily price series from LSTM and GRU
+models (and their mean, `ensemble`), trained offline by `forecast-train`. Inputs and outputs are in
+price units; every input window holds the model's window length of consecutive daily values, oldest first."""
+
+
+@contextlib.asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    registry: ModelRegistry = app.state.registry
+    # Load in a worker thread: the server answers /healthz (and /readyz 503) while models load.
+    loading = asyncio.create_task(asyncio.to_thread(registry.load))
+    app.state.loading = loading
+    try:
+        yield
+    finally:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(asyncio.shield(loading), timeout=30)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    docs = settings.docs_enabled
+    app = FastAPI(
+        title="Stock forecast service",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+        openapi_url="/openapi.json" if docs else None,
+    )
+    app_metrics = Metrics()
+    app.state.settings = settings
+    app.state.metrics = app_metrics
+    app.state.registry = ModelRegistry(settings, app_metrics)
+    install_error_handlers(app)
+    app.include_router(health.router)
+    app.include_router(metrics.router)
+    app.include_router(models.router)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(MetricsMiddleware, metrics=app_metrics)  # outermost: counts 413/415 too
+    return app

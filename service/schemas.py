@@ -1,0 +1,124 @@
+"""Request and response bodies of the HTTP API (validation rules live here, logic does not)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+FLOAT32_MAX = 3.4028234663852886e38
+
+# Strict: "1.5", true and null are refused rather than coerced; JSON NaN/Infinity are refused.
+Price = Annotated[
+    float,
+    Field(strict=True, allow_inf_nan=False, gt=0, le=FLOAT32_MAX, description="a finite positive price"),
+]
+Window = Annotated[list[Price], Field(min_length=1, description="consecutive daily prices, oldest first")]
+
+_EXAMPLE_WINDOW = [round(150 + 0.05 * i, 2) for i in range(60)]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PredictRequest(_Body):
+    """Exactly one of ``window`` (one series) or ``windows`` (a batch)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"window": _EXAMPLE_WINDOW}]})
+
+    window: Window | None = None
+    windows: Annotated[list[Window], Field(min_length=1)] | None = None
+
+    @model_validator(mode="after")
+    def _one_of(self) -> PredictRequest:
+        if (self.window is None) == (self.windows is None):
+            raise ValueError("give exactly one of 'window' or 'windows'")
+        return self
+
+    def batch(self) -> list[list[float]]:
+        return [self.window] if self.window is not None else list(self.windows or [])
+
+
+class ForecastRequest(_Body):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"window": _EXAMPLE_WINDOW, "horizon": 5}]}
+    )
+
+    window: Window
+    horizon: Annotated[int, Field(strict=True, ge=1, description="steps to forecast (at most the server's max)")]
+
+
+class PredictResponse(BaseModel):
+    model: str
+    version: str
+    predictions: list[float] = Field(description="the next value after each window, in price units")
+    warnings: list[str] = Field(default_factory=list)
+
+
+class ForecastResponse(BaseModel):
+    model: str
+    version: str
+    horizon: int
+    forecast: list[float] = Field(description="values for steps 1..horizon, each fed back as input to the next")
+    warnings: list[str] = Field(default_factory=list)
+
+
+class DateRange(BaseModel):
+    start: date
+    end: date
+
+
+class ValueRange(BaseModel):
+    min: float
+    max: float
+
+
+class ModelInfo(BaseModel):
+    model_config = ConfigDict(protected_namespaces=())
+
+    name: str
+    version: str
+    description: str
+    backend: str
+    trained_at: datetime
+    target_column: str
+    window: int
+    training_dates: DateRange
+    training_values: ValueRange
+    parameters: int
+    recipe: str | None = None
+    hyperparameters: dict[str, Any] = Field(default_factory=dict)
+    members: list[str] = Field(default_factory=list)
+    test_metrics: dict[str, float] | None = None
+    sequence_rmse: float | None = None
+    ready: bool
+    error: str | None = None
+
+
+class ModelList(BaseModel):
+    models: list[ModelInfo]
+
+
+class Status(BaseModel):
+    status: str
+    reason: str | None = None
+    models: dict[str, str] = Field(default_factory=dict)
+
+
+class ErrorDetail(BaseModel):
+    field: str
+    rule: str
+    message: str
+
+
+class ErrorInfo(BaseModel):
+    status: int
+    code: str
+    message: str
+    details: list[ErrorDetail] = Field(default_factory=list)
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorInfo

@@ -1,0 +1,86 @@
+"""Shared fixtures: a synthetic price series and a tiny artifact set made by the real training code."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+COMMITTED_ARTIFACTS = REPO / "artifacts"
+TINY_WINDOW = 20
+
+
+def synthetic_prices(n: int = 700, seed: int = 0, start: str = "2014-01-01") -> pd.DataFrame:
+    """A geometric random walk in the Kaggle DJIA CSV layout, on business days."""
+    rng = np.random.default_rng(seed)
+    dates = pd.bdate_range(start, periods=n)
+    close = 100 * np.exp(np.cumsum(rng.normal(0.0003, 0.012, n)))
+    high = close * (1 + np.abs(rng.normal(0, 0.004, n)))
+    low = close * (1 - np.abs(rng.normal(0, 0.004, n)))
+    return pd.DataFrame(
+        {
+            "Date": dates.strftime("%Y-%m-%d"),
+            "Open": close.round(2),
+            "High": high.round(2),
+            "Low": low.round(2),
+            "Close": close.round(2),
+            "Volume": rng.integers(1_000_000, 5_000_000, n),
+            "Name": "SYN",
+        }
+    )
+
+
+@pytest.fixture(scope="session")
+def synthetic_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("data") / "SYN.csv"
+    synthetic_prices().to_csv(path, index=False)
+    return path
+
+
+def train_tiny(csv: Path, out: Path, *extra: str) -> Path:
+    """Run the real training CLI with tiny layers and one epoch (seconds, not minutes)."""
+    from training.train import main
+
+    args = [
+        "--data",
+        str(csv),
+        "--out",
+        str(out),
+        "--epochs",
+        "1",
+        "--units",
+        "4,4",
+        "--window",
+        str(TINY_WINDOW),
+        "--train-end",
+        "2016-06-30",
+        "--verbose",
+        "0",
+        "--no-plots",
+        *extra,
+    ]
+    assert main(args) == 0
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_artifacts(tmp_path_factory: pytest.TempPathFactory, synthetic_csv: Path) -> Path:
+    """A complete artifact directory (both models, ONNX and Keras) trained on the synthetic series."""
+    return train_tiny(synthetic_csv, tmp_path_factory.mktemp("artifacts") / "tiny")
+
+
+@pytest.fixture
+def artifacts_copy(tiny_artifacts: Path, tmp_path: Path) -> Path:
+    """A private copy of the tiny artifacts that a test may break."""
+    import shutil
+
+    target = tmp_path / "artifacts"
+    shutil.copytree(tiny_artifacts, target)
+    return target

@@ -1,0 +1,1 @@
+"""Offline training: CSV -> scaler, windows, LSTM/GRU models, honest evaluation, artifacts."""

@@ -1,0 +1,158 @@
+"""``report.md``: the metric tables, with the naive baselines beside every model.
+
+``forecast-report --artifacts artifacts --runs runs/*`` rewrites the report with a seed study
+gathered from other training runs' ``evaluation.json`` files; ``forecast-train`` writes it for its
+own run alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from service.inference.manifest import read_manifest
+
+EVALUATION_FILE = "evaluation.json"
+NOTEBOOK_FIGURES = "persistence 1.539, LSTM 3.013, GRU 3.164 (next-step RMSE on IBM High 2017, as published)"
+MODEL_ORDER = ("lstm", "gru", "ensemble")
+
+
+def _table(header: list[str], rows: Iterable[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _mean_std(values: list[float]) -> str:
+    if len(values) < 2:
+        return f"{values[0]:.3f}" if values else "–"
+    return f"{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f}"
+
+
+def _next_step_table(result: dict[str, Any]) -> str:
+    rows = [
+        [name, f"{m['rmse']:.3f}", f"{m['mae']:.3f}", f"{m['mape']:.3f}", f"{m['mase']:.3f}"]
+        for name, m in result["next_step"].items()
+    ]
+    return _table(["forecast", "RMSE", "MAE", "MAPE %", "MASE"], rows)
+
+
+def _rolling_table(result: dict[str, Any]) -> str:
+    horizons = sorted({h for v in result["rolling_rmse"].values() for h in v}, key=int)
+    rows = [[name, *(f"{v.get(h, float('nan')):.3f}" for h in horizons)] for name, v in result["rolling_rmse"].items()]
+    return _table(["forecast", *(f"h={h}" for h in horizons)], rows)
+
+
+def _seed_study(evaluations: list[dict[str, Any]]) -> str:
+    out: list[str] = []
+    for recipe in sorted({e["recipe"] for e in evaluations}):
+        runs = sorted((e for e in evaluations if e["recipe"] == recipe), key=lambda e: e["seed"])
+        names = [n for n in MODEL_ORDER if all(n in e["test"]["next_step"] for e in runs)]
+        rows = [
+            [
+                f"{recipe} seed {e['seed']}",
+                *(f"{e['test']['next_step'][n]['rmse']:.3f}" for n in names),
+                f"{e['test']['next_step']['persistence']['rmse']:.3f}",
+                *(f"{e['test']['sequence_rmse'][n]:.2f}" for n in names),
+            ]
+            for e in runs
+        ]
+        rows.append(
+            [
+                f"**{recipe} mean ± std ({len(runs)} runs)**",
+                *(_mean_std([e["test"]["next_step"][n]["rmse"] for e in runs]) for n in names),
+                f"{runs[0]['test']['next_step']['persistence']['rmse']:.3f}",
+                *(_mean_std([e["test"]["sequence_rmse"][n] for e in runs]) for n in names),
+            ]
+        )
+        header = ["run", *(f"{n} RMSE" for n in names), "persistence RMSE", *(f"{n} sequence RMSE" for n in names)]
+        out += [f"### Recipe `{recipe}`", "", _table(header, rows), ""]
+    return "\n".join(out)
+
+
+def render(artifacts: Path, runs: list[Path]) -> str:
+    manifest = read_manifest(artifacts)
+    primary = json.loads((artifacts / EVALUATION_FILE).read_text(encoding="utf-8"))
+    test, validation = primary["test"], primary.get("validation")
+    others = [json.loads((r / EVALUATION_FILE).read_text(encoding="utf-8")) for r in runs]
+    d = manifest.data
+    parts = [
+        f"# Forecast report: {d.name} `{manifest.target_column}`",
+        "",
+        f"- Artifacts made by: `{manifest.command}` (recipe `{primary['recipe']}`, seed {primary['seed']})",
+        f"- Created {manifest.created_at.isoformat()}, git commit `{manifest.git_commit or 'unknown'}`",
+        f"- Data: `{d.name}` sha256 `{d.sha256}`, {d.rows} rows {d.first_date} … {d.last_date}; "
+        f"{d.gaps_filled} empty `{manifest.target_column}` value(s) filled from the previous day, "
+        f"{d.duplicate_dates_dropped} duplicate date(s) dropped",
+        f"- Split: train {manifest.training_range.start_date} … {manifest.split.train_end} "
+        f"({manifest.split.train_rows} rows, "
+        f"the last {manifest.split.validation_days} for early stopping/model choice), "
+        f"test {manifest.split.test_start} onwards ({manifest.split.test_rows} rows); window {manifest.window}",
+        "- Training: "
+        + "; ".join(f"{k} {v['train_seconds']} s, {v['epochs_run']} epochs" for k, v in primary["fit"].items()),
+        "",
+        "Baselines use only the history before each target: `persistence` = last value, `drift` = last value plus the",
+        "average change over the whole history, `flat` = the last training value repeated. MASE divides MAE by the",
+        "in-sample (training period) MAE of the one-step persistence forecast.",
+        "",
+        f"## Next-step forecasts on the test period ({test['points']} points)",
+        "",
+        _next_step_table(test),
+        "",
+        f"Reference notebook, for comparison: {NOTEBOOK_FIGURES}.",
+        "",
+        "## Recursive sequence from the last training window",
+        "",
+        "Each prediction is fed back as the newest value, for the whole test period "
+        "(the notebook's sequence generation).",
+        "",
+        _table(["forecast", "RMSE"], [[k, f"{v:.2f}"] for k, v in test["sequence_rmse"].items()]),
+        "",
+        "## Rolling-origin RMSE by horizon",
+        "",
+        "From every test day, a recursive forecast h steps ahead, compared with the value h days later.",
+        "",
+        _rolling_table(test),
+        "",
+    ]
+    if validation:
+        parts += [
+            "## Validation split (used to choose the recipe and stop training)",
+            "",
+            _next_step_table(validation),
+            "",
+        ]
+    if others:
+        everything = [primary, *others]
+        parts += [
+            "## Across seeds and recipes (test period)",
+            "",
+            "Every run is listed, not only the best; the committed artifacts are the first `default` run.",
+            "",
+            _seed_study(everything),
+        ]
+    parts += ["## Plots", "", "![next-step](next_step.png)", "", "![sequence](sequence.png)", ""]
+    return "\n".join(parts)
+
+
+def write_report(artifacts: Path, runs: list[Path] | None = None) -> Path:
+    path = artifacts / "report.md"
+    path.write_text(render(artifacts, runs or []), encoding="utf-8")
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="forecast-report", description="Rewrite report.md with a seed study.")
+    parser.add_argument("--artifacts", type=Path, default=Path("artifacts"))
+    parser.add_argument("--runs", type=Path, nargs="*", default=[], help="other run directories to compare")
+    args = parser.parse_args(argv)
+    print(write_report(args.artifacts, args.runs))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

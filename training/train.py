@@ -1,0 +1,333 @@
+"""``forecast-train``: CSV -> fitted scaler, LSTM and GRU models, ONNX exports, evaluation, report.
+
+Example::
+
+    forecast-train --data ../shared/data/IBM.csv --out artifacts --recipe default --seed 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shlex
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from service.inference.checksums import sha256_file
+from service.inference.loader import load_artifacts
+from service.inference.manifest import (
+    SCALER_FILE,
+    DataSource,
+    EnsembleEntry,
+    FileRef,
+    Manifest,
+    Metrics,
+    ModelEntry,
+    Split,
+    ValueRange,
+)
+from service.inference.scaler import MinMaxScaling
+from service.inference.windowing import make_windows
+from training.data import DataError, PriceSeries, load_prices, split_by_date
+from training.recipes import RECIPES, ModelKind, ModelRecipe
+
+log = logging.getLogger("forecast-train")
+EVALUATION_FILE = "evaluation.json"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="forecast-train", description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--data", type=Path, required=True, help="daily price CSV (Date,Open,High,Low,Close,Volume,Name)"
+    )
+    parser.add_argument("--column", default="High", help="target column (default: High)")
+    parser.add_argument("--out", type=Path, default=Path("artifacts"), help="artifact directory to write")
+    parser.add_argument("--recipe", choices=sorted(RECIPES), default="default")
+    parser.add_argument("--epochs", type=int, help="override the recipe's epoch count (for quick runs)")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--window", type=int, default=60)
+    parser.add_argument("--train-end", type=date.fromisoformat, default=date(2016, 12, 31))
+    parser.add_argument("--units", type=str, help="override layer sizes, e.g. 8,8 (for quick runs)")
+    parser.add_argument("--dropout", type=float, help="override the dropout rate")
+    parser.add_argument("--learning-rate", type=float, help="override the learning rate")
+    parser.add_argument("--batch-size", type=int, help="override the batch size")
+    parser.add_argument("--residual", choices=("yes", "no"), help="override whether the model predicts the change")
+    parser.add_argument("--models", default="lstm,gru", help="which networks to train (default: lstm,gru)")
+    parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    parser.add_argument(
+        "--verbose", type=int, default=2, choices=(0, 1, 2), help="Keras fit verbosity (2: a line per epoch)"
+    )
+    args = parser.parse_args(argv)
+    if args.epochs is not None and args.epochs < 1:
+        parser.error("--epochs must be at least 1")
+    if args.window < 2:
+        parser.error("--window must be at least 2")
+    return args
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def _recipe_for(args: argparse.Namespace, kind: ModelKind) -> ModelRecipe:
+    recipe = RECIPES[args.recipe].models[kind]
+    if args.epochs is not None:
+        recipe = replace(recipe, epochs=args.epochs)
+    if args.units:
+        recipe = replace(recipe, units=tuple(int(u) for u in args.units.split(",")))
+    if args.dropout is not None:
+        recipe = replace(recipe, dropout=args.dropout)
+    if args.learning_rate is not None:
+        recipe = replace(recipe, learning_rate=args.learning_rate)
+    if args.batch_size is not None:
+        recipe = replace(recipe, batch_size=args.batch_size)
+    if args.residual is not None:
+        recipe = replace(recipe, residual=args.residual == "yes")
+    return recipe
+
+
+def fit_model(
+    kind: ModelKind, recipe: ModelRecipe, x: np.ndarray, y: np.ndarray, window: int, seed: int, verbose: int
+) -> tuple[Any, dict[str, Any]]:
+    """Train one network; with ``validation_days`` the last windows steer early stopping."""
+    import keras
+
+    from training.models import build_model
+
+    keras.utils.set_random_seed(seed)
+    model = build_model(kind, recipe, window)
+    callbacks: list[Any] = []
+    validation = None
+    if recipe.validation_days:
+        x, x_val = x[: -recipe.validation_days], x[-recipe.validation_days :]
+        y, y_val = y[: -recipe.validation_days], y[-recipe.validation_days :]
+        validation = (x_val, y_val)
+        callbacks.append(
+            keras.callbacks.EarlyStopping(monitor="val_loss", patience=recipe.patience, restore_best_weights=True)
+        )
+    log.info("training %s: %d windows, %d parameters, %s", kind, len(x), model.count_params(), recipe)
+    started = time.perf_counter()
+    history = model.fit(
+        x,
+        y,
+        epochs=recipe.epochs,
+        batch_size=recipe.batch_size,
+        validation_data=validation,
+        callbacks=callbacks,
+        verbose=verbose,
+        shuffle=True,
+    )
+    seconds = time.perf_counter() - started
+    info: dict[str, Any] = {
+        "train_seconds": round(seconds, 1),
+        "epochs_run": len(history.history["loss"]),
+        "final_loss": float(history.history["loss"][-1]),
+    }
+    if validation is not None:
+        info["best_val_loss"] = float(min(history.history["val_loss"]))
+    log.info("trained %s in %.1f s (%d epochs)", kind, seconds, info["epochs_run"])
+    return model, info
+
+
+def run(args: argparse.Namespace) -> Path:
+    from sklearn.preprocessing import MinMaxScaler
+
+    from training.onnx_export import export_onnx
+
+    kinds: list[ModelKind] = [k for k in ("lstm", "gru") if k in args.models.split(",")]  # type: ignore[misc]
+    recipes = {k: _recipe_for(args, k) for k in kinds}
+    validation_days = max(r.validation_days for r in recipes.values())
+    series = load_prices(args.data, args.column)
+    split = split_by_date(series, args.train_end, args.window, validation_days)
+    train_values = split.train.values
+    log.info(
+        "%s: %d rows (%d train to %s, %d test); %d gap(s) filled, %d duplicate date(s) dropped",
+        series.source,
+        len(series.values),
+        split.n_train,
+        args.train_end,
+        len(split.test.values),
+        series.gaps_filled,
+        series.duplicate_dates_dropped,
+    )
+
+    sk_scaler = MinMaxScaler(feature_range=(0, 1)).fit(train_values.reshape(-1, 1))
+    scaler = MinMaxScaling.from_sklearn(sk_scaler)
+    x, y = make_windows(scaler.transform(train_values), args.window)
+
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    scaler.save(out / SCALER_FILE)
+    created = datetime.now(UTC).replace(microsecond=0)
+    entries: dict[str, ModelEntry] = {}
+    fit_info: dict[str, dict[str, Any]] = {}
+    for kind in kinds:
+        model, fit_info[kind] = fit_model(kind, recipes[kind], x, y, args.window, args.seed, args.verbose)
+        keras_path, onnx_path = out / f"{kind}.keras", out / f"{kind}.onnx"
+        model.save(keras_path)
+        error = export_onnx(model, onnx_path, args.window)
+        onnx_sha = sha256_file(onnx_path)
+        params = {**recipes[kind].hyperparameters(), "seed": args.seed}
+        entries[kind] = ModelEntry(
+            name=kind,
+            kind=kind,
+            recipe=args.recipe,
+            version=f"{args.recipe}-{created:%Y%m%d}-{onnx_sha[:8]}",
+            keras=FileRef(file=keras_path.name, sha256=sha256_file(keras_path)),
+            onnx=FileRef(file=onnx_path.name, sha256=onnx_sha),
+            parameters=int(model.count_params()),
+            hyperparameters=params,
+            onnx_max_rel_error=error,
+        )
+        log.info("exported %s to ONNX (max relative difference from Keras %.1e)", kind, error)
+
+    manifest = Manifest(
+        format_version=1,
+        created_at=created,
+        git_commit=_git_commit(),
+        command=" ".join(["forecast-train", *map(shlex.quote, sys.argv[1:])]),
+        data=DataSource(
+            name=series.source,
+            sha256=sha256_file(args.data),
+            rows=len(series.values),
+            duplicate_dates_dropped=series.duplicate_dates_dropped,
+            gaps_filled=series.gaps_filled,
+            first_date=series.dates[0].date(),
+            last_date=series.dates[-1].date(),
+        ),
+        target_column=args.column,
+        window=args.window,
+        split=Split(
+            train_end=args.train_end,
+            test_start=split.test.dates[0].date(),
+            validation_days=validation_days,
+            train_rows=split.n_train,
+            test_rows=len(split.test.values),
+        ),
+        training_range=ValueRange(
+            start_date=split.train.dates[0].date(),
+            end_date=split.train.dates[-1].date(),
+            min=scaler.data_min,
+            max=scaler.data_max,
+        ),
+        scaler=FileRef(file=SCALER_FILE, sha256=sha256_file(out / SCALER_FILE)),
+        models=entries,
+    )
+    manifest.save(out)
+    # Score what will be served: the ONNX files, read back through the service's own loader.
+    served = tuple(kinds) + (("ensemble",) if len(kinds) > 1 else ())
+    loaded = load_artifacts(out, served, backend="onnx")
+    if loaded.errors:
+        raise RuntimeError(f"freshly written artifacts do not load: {loaded.errors}")
+    test = _evaluate(series, split.n_train, loaded.predictors, args.window)
+    validation = (
+        _evaluate(series, split.n_train - validation_days, loaded.predictors, args.window, end=split.n_train)
+        if validation_days
+        else None
+    )
+    manifest = manifest.model_copy(
+        update={
+            "models": {
+                k: e.model_copy(
+                    update={"test_metrics": Metrics(**test["next_step"][k]), "sequence_rmse": test["sequence_rmse"][k]}
+                )
+                for k, e in entries.items()
+            }
+        }
+    )
+    if "ensemble" in test["next_step"]:
+        manifest = manifest.model_copy(
+            update={
+                "ensemble": EnsembleEntry(
+                    members=list(kinds),
+                    test_metrics=Metrics(**test["next_step"]["ensemble"]),
+                    sequence_rmse=test["sequence_rmse"]["ensemble"],
+                )
+            }
+        )
+    manifest.save(out)
+    evaluation = {
+        "recipe": args.recipe,
+        "seed": args.seed,
+        "data": series.source,
+        "column": args.column,
+        "fit": fit_info,
+        "test": _public(test),
+        "validation": _public(validation) if validation else None,
+    }
+    (out / EVALUATION_FILE).write_text(json.dumps(evaluation, indent=2) + "\n", encoding="utf-8")
+
+    from training.report import write_report
+
+    if not args.no_plots:
+        _plots(out, split.test.dates, series, test)
+    write_report(out)
+    _summary(test)
+    return out
+
+
+def _evaluate(series: PriceSeries, start: int, predictors: Any, window: int, end: int | None = None) -> dict[str, Any]:
+    from training.evaluate import evaluate
+
+    return evaluate(series.values[:end], start, predictors, window)
+
+
+def _public(result: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in result.items() if not k.startswith("_")}
+
+
+def _plots(out: Path, dates: Any, series: PriceSeries, test: dict[str, Any]) -> None:
+    from training.plots import plot_forecasts
+
+    s = test["_series"]
+    title = f"{series.source} {series.column}"
+    persistence = series.values[len(series.values) - len(dates) - 1 : -1]
+    plot_forecasts(
+        out / "next_step.png",
+        dates,
+        s["actual"],
+        {**s["next_step"], "persistence": persistence},
+        f"{title}: next-step forecasts on the test period",
+        f"{series.column} price",
+    )
+    plot_forecasts(
+        out / "sequence.png",
+        dates,
+        s["actual"],
+        s["sequence"],
+        f"{title}: recursive sequence from the last training window",
+        f"{series.column} price",
+    )
+
+
+def _summary(test: dict[str, Any]) -> None:
+    log.info("test next-step RMSE: %s", ", ".join(f"{k} {v['rmse']:.3f}" for k, v in test["next_step"].items()))
+    log.info("test sequence RMSE: %s", ", ".join(f"{k} {v:.2f}" for k, v in test["sequence_rmse"].items()))
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = parse_args(argv)
+    try:
+        out = run(args)
+    except DataError as exc:
+        log.error("%s", exc)
+        return 2
+    log.info("artifacts written to %s", out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
