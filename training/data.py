@@ -73,8 +73,8 @@ def load_prices(path: Path, column: str = "High") -> PriceSeries:
     if not np.isfinite(series.dropna().to_numpy()).all():
         raise DataError(f"{path}: column {column} holds infinite values")
     if (series.dropna() <= 0).any():
-        when = series[series <= 0].index[0].date()
-        raise DataError(f"{path}: {column} on {when} is {series[when.isoformat()].iloc[0]}: prices must be positive")
+        bad_day = series[series <= 0]
+        raise DataError(f"{path}: {column} on {bad_day.index[0].date()} is {bad_day.iloc[0]}: prices must be positive")
     gaps = int(series.isna().sum())
     if gaps and series.isna().iloc[0]:
         raise DataError(f"{path}: the first {column} value is empty and cannot be filled from an earlier day")

@@ -60,10 +60,10 @@ SEED = Recipe(
 # Chosen on the validation split (the last 250 trading days of 2006-2016), never on 2017: see
 # README "How the default recipe was chosen".
 _DEFAULT_MODEL = ModelRecipe(
-    units=(32, 32),
+    units=(16,),
     dropout=0.1,
     optimizer="adam",
-    learning_rate=0.0005,
+    learning_rate=0.001,
     epochs=50,
     batch_size=64,
     residual=True,
