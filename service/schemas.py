@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 FLOAT32_MAX = 3.4028234663852886e38
 
@@ -19,17 +19,34 @@ Window = Annotated[list[Price], Field(min_length=1, description="consecutive dai
 _EXAMPLE_WINDOW = [round(150 + 0.05 * i, 2) for i in range(60)]
 
 
-class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+IntervalLevels = Annotated[
+    list[Literal[50, 80, 90, 95, 99]],
+    Field(min_length=1, max_length=5, description="central prediction-interval levels in percent"),
+]
 
 
-class PredictRequest(_Body):
+def _unique_levels(levels: list[int] | None) -> list[int] | None:
+    if levels is not None and len(set(levels)) != len(levels):
+        raise ValueError("interval levels must not repeat")
+    return sorted(levels) if levels is not None else None
+
+
+class Interval(BaseModel):
+    level: int = Field(description="nominal coverage in percent")
+    lower: list[float]
+    upper: list[float]
+
+
+class PredictRequest(BaseModel):
     """Exactly one of ``window`` (one series) or ``windows`` (a batch)."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"window": _EXAMPLE_WINDOW}]})
 
     window: Window | None = None
     windows: Annotated[list[Window], Field(min_length=1)] | None = None
+    intervals: IntervalLevels | None = None
+
+    _levels = field_validator("intervals")(_unique_levels)
 
     @model_validator(mode="after")
     def _one_of(self) -> PredictRequest:
@@ -41,19 +58,24 @@ class PredictRequest(_Body):
         return [self.window] if self.window is not None else list(self.windows or [])
 
 
-class ForecastRequest(_Body):
+class ForecastRequest(BaseModel):
     model_config = ConfigDict(
-        extra="forbid", json_schema_extra={"examples": [{"window": _EXAMPLE_WINDOW, "horizon": 5}]}
+        extra="forbid",
+        json_schema_extra={"examples": [{"window": _EXAMPLE_WINDOW, "horizon": 5, "intervals": [80, 95]}]},
     )
 
     window: Window
     horizon: Annotated[int, Field(strict=True, ge=1, description="steps to forecast (at most the server's max)")]
+    intervals: IntervalLevels | None = None
+
+    _levels = field_validator("intervals")(_unique_levels)
 
 
 class PredictResponse(BaseModel):
     model: str
     version: str
     predictions: list[float] = Field(description="the next value after each window, in price units")
+    intervals: list[Interval] | None = Field(default=None, description="bounds per window, when requested")
     warnings: list[str] = Field(default_factory=list)
 
 
@@ -62,6 +84,7 @@ class ForecastResponse(BaseModel):
     version: str
     horizon: int
     forecast: list[float] = Field(description="values for steps 1..horizon, each fed back as input to the next")
+    intervals: list[Interval] | None = Field(default=None, description="bounds per step, when requested")
     warnings: list[str] = Field(default_factory=list)
 
 
@@ -73,6 +96,14 @@ class DateRange(BaseModel):
 class ValueRange(BaseModel):
     min: float
     max: float
+
+
+class Calibration(BaseModel):
+    method: str
+    levels: list[int]
+    max_horizon: int
+    calibration_dates: DateRange
+    test_coverage: list[dict[str, float | int]] = Field(description="coverage and width measured on the test period")
 
 
 class ModelInfo(BaseModel):
@@ -93,6 +124,7 @@ class ModelInfo(BaseModel):
     members: list[str] = Field(default_factory=list)
     test_metrics: dict[str, float] | None = None
     sequence_rmse: float | None = None
+    calibration: Calibration | None = None
     ready: bool
     error: str | None = None
 

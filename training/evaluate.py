@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from service.inference.predictor import Predictor
+from service.inference.scaler import MinMaxScaling
 from service.inference.windowing import origin_windows
 
 HORIZONS: tuple[int, ...] = (1, 5, 20)
@@ -84,3 +85,28 @@ def evaluate(values: np.ndarray, start: int, predictors: Mapping[str, Predictor]
         # Arrays for the plots; callers drop this key before writing JSON.
         "_series": {"actual": actual, "next_step": next_preds, "sequence": sequences},
     }
+
+
+PERSISTENCE = "persistence"
+
+
+class LastValueBackend:
+    """Persistence as a backend (scaled units in, scaled units out), so baselines share the model code paths."""
+
+    kind = "baseline"
+
+    def __init__(self, window: int) -> None:
+        self.window = window
+
+    def predict(self, windows: np.ndarray) -> np.ndarray:
+        return np.asarray(windows, dtype=np.float32)[:, -1].copy()
+
+
+def persistence_predictor(scaler: MinMaxScaling, window: int) -> Predictor:
+    return Predictor(
+        name=PERSISTENCE,
+        version="baseline",
+        scaler=scaler,
+        backends=[LastValueBackend(window)],
+        description="tomorrow = today",
+    )

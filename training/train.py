@@ -38,9 +38,11 @@ from service.inference.scaler import MinMaxScaling
 from service.inference.windowing import make_windows
 from training.data import DataError, PriceSeries, load_prices, split_by_date
 from training.recipes import RECIPES, ModelKind, ModelRecipe
+from training.report import SEED_STUDY_FILE
 
 log = logging.getLogger("forecast-train")
 EVALUATION_FILE = "evaluation.json"
+CALIBRATION_MIN_DAYS = 40  # interval calibration needs a backtest of at least this many validation days
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -169,6 +171,7 @@ def run(args: argparse.Namespace) -> Path:
 
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
+    (out / SEED_STUDY_FILE).unlink(missing_ok=True)  # belongs to the previous run in this directory
     scaler.save(out / SCALER_FILE)
     created = datetime.now(UTC).replace(microsecond=0)
     entries: dict[str, ModelEntry] = {}
@@ -271,6 +274,10 @@ def run(args: argparse.Namespace) -> Path:
 
     from training.report import write_report
 
+    if validation_days >= CALIBRATION_MIN_DAYS:
+        from training.calibrate import run as calibrate
+
+        calibrate(out, args.data)
     if not args.no_plots:
         _plots(out, split.test.dates, series, test)
     write_report(out)

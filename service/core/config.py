@@ -27,6 +27,10 @@ class Settings(BaseSettings):
     max_batch: int = Field(default=256, ge=1, le=10_000)
     max_horizon: int = Field(default=365, ge=1, le=10_000)
     max_body_bytes: int = Field(default=1_000_000, ge=1_024)
+    # Micro-batching of concurrent single-window model calls (see service/inference/batching.py).
+    batching: bool = True
+    batch_max_size: int = Field(default=64, ge=1, le=4096)
+    batch_max_wait_us: int = Field(default=200, ge=0, le=100_000)
     onnx_threads: int = Field(default=1, ge=0, le=64)
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
     api_key: SecretStr | None = None

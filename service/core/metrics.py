@@ -55,6 +55,16 @@ class Metrics:
         self.batch_size = Histogram(
             "forecast_batch_size", "Windows per predict request", ["model"], buckets=_BATCH_BUCKETS, registry=r
         )
+        self.model_batch_size = Histogram(
+            "forecast_model_batch_size",
+            "Rows per model call after micro-batching",
+            ["model"],
+            buckets=_BATCH_BUCKETS,
+            registry=r,
+        )
+        self.queue_depth = Gauge(
+            "forecast_batch_queue_depth", "Single-window calls waiting for a model call", ["model"], registry=r
+        )
         self.model_info = Gauge(
             "forecast_model_info", "Loaded models (1 = serving)", ["model", "version", "backend"], registry=r
         )

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
+from dataclasses import replace
 from typing import Literal
 
 import numpy as np
@@ -12,6 +14,8 @@ import numpy as np
 from service.core.config import Settings
 from service.core.errors import ApiError
 from service.core.metrics import Metrics
+from service.inference.batching import BatchingBackend
+from service.inference.intervals import IntervalTable
 from service.inference.loader import load_artifacts
 from service.inference.manifest import ArtifactError, Manifest
 from service.inference.predictor import Predictor
@@ -30,6 +34,7 @@ class ModelRegistry:
         self.manifest: Manifest | None = None
         self.predictors: dict[str, Predictor] = {}
         self.errors: dict[str, str] = {}
+        self.intervals: IntervalTable | None = None
         self._lock = threading.Lock()
 
     def load(self) -> None:
@@ -37,6 +42,8 @@ class ModelRegistry:
         s = self.settings
         try:
             loaded = load_artifacts(s.artifacts_dir, s.models, backend=s.backend, threads=s.onnx_threads)
+            if s.batching:
+                loaded.predictors = self._with_batching(loaded.predictors)
             for predictor in loaded.predictors.values():
                 warm_up(predictor)
         except ArtifactError as exc:
@@ -48,6 +55,7 @@ class ModelRegistry:
             return
         with self._lock:
             self.manifest, self.predictors, self.errors = loaded.manifest, loaded.predictors, loaded.errors
+            self.intervals = loaded.intervals
             for name, p in loaded.predictors.items():
                 self.metrics.model_info.labels(name, p.version, s.backend).set(1)
             if self.errors and (s.require_all_models or not self.predictors):
@@ -63,6 +71,34 @@ class ModelRegistry:
             sorted(self.predictors),
             self.errors or "none",
         )
+
+    def _with_batching(self, predictors: dict[str, Predictor]) -> dict[str, Predictor]:
+        """Wrap each distinct backend once, so the ensemble shares its members' queues."""
+        wrapped: dict[int, BatchingBackend] = {}
+        out: dict[str, Predictor] = {}
+        for name, predictor in predictors.items():
+            backends = []
+            for member, backend in zip(predictor.members or (name,), predictor.backends, strict=True):
+                if id(backend) not in wrapped:
+                    wrapped[id(backend)] = BatchingBackend(
+                        backend,
+                        self.settings.batch_max_size,
+                        self.settings.batch_max_wait_us / 1e6,
+                        on_batch=self._batch_observer(member),
+                    )
+                backends.append(wrapped[id(backend)])
+            out[name] = replace(predictor, backends=backends)
+        return out
+
+    def _batch_observer(self, model: str) -> Callable[[int, int], None]:
+        size = self.metrics.model_batch_size.labels(model)
+        depth = self.metrics.queue_depth.labels(model)
+
+        def observe(batch: int, queued: int) -> None:
+            size.observe(batch)
+            depth.set(queued)
+
+        return observe
 
     def _fail(self, reason: str) -> None:
         log.error("artifacts cannot be served: %s", reason)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from service.inference.backends import Backend, BackendKind, open_backend
 from service.inference.checksums import sha256_file
+from service.inference.intervals import IntervalTable
 from service.inference.manifest import (
     ArtifactError,
     FileRef,
@@ -75,6 +76,17 @@ class LoadedArtifacts:
     scaler: MinMaxScaling
     predictors: dict[str, Predictor] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
+    intervals: IntervalTable | None = None
+
+
+def load_intervals(directory: Path, manifest: Manifest) -> IntervalTable | None:
+    if manifest.intervals is None:
+        return None
+    path = verified_path(directory, manifest.intervals)
+    try:
+        return IntervalTable.load(path)
+    except ValueError as exc:  # JSON and schema errors alike
+        raise ArtifactError(f"{manifest.intervals.file}: invalid interval table ({type(exc).__name__})") from None
 
 
 def load_artifacts(
@@ -86,7 +98,7 @@ def load_artifacts(
     """Load the requested models; manifest and scaler problems raise, model problems are collected."""
     manifest = read_manifest(directory)
     scaler = load_scaler(directory, manifest)
-    loaded = LoadedArtifacts(manifest=manifest, scaler=scaler)
+    loaded = LoadedArtifacts(manifest=manifest, scaler=scaler, intervals=load_intervals(directory, manifest))
     for name in models:
         if name != ENSEMBLE and name not in manifest.models:
             loaded.errors[name] = f"manifest.json lists no model named {name!r}"

@@ -97,6 +97,7 @@ class Manifest(_Strict):
     scaler: FileRef
     models: dict[str, ModelEntry]
     ensemble: EnsembleEntry | None = None
+    intervals: FileRef | None = None
     extra_files: list[FileRef] = Field(default_factory=list)
 
     def model(self, name: str) -> ModelEntry:

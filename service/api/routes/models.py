@@ -13,10 +13,12 @@ from service.core.errors import ApiError
 from service.core.registry import ModelRegistry
 from service.inference.predictor import Predictor, range_warnings
 from service.schemas import (
+    Calibration,
     DateRange,
     ErrorResponse,
     ForecastRequest,
     ForecastResponse,
+    Interval,
     ModelInfo,
     ModelList,
     PredictRequest,
@@ -56,6 +58,7 @@ def _info(registry: ModelRegistry, name: str) -> ModelInfo:
         "training_dates": DateRange(start=m.training_range.start_date, end=m.training_range.end_date),
         "training_values": ValueRange(min=m.training_range.min, max=m.training_range.max),
         "ready": predictor is not None,
+        "calibration": _calibration(registry, name),
         "error": error,
     }
     if name == "ensemble":
@@ -80,6 +83,19 @@ def _info(registry: ModelRegistry, name: str) -> ModelInfo:
         hyperparameters=entry.hyperparameters,
         test_metrics=entry.test_metrics.model_dump() if entry.test_metrics else None,
         sequence_rmse=entry.sequence_rmse,
+    )
+
+
+def _calibration(registry: ModelRegistry, name: str) -> Calibration | None:
+    table = registry.intervals
+    if table is None or name not in table.quantiles:
+        return None
+    return Calibration(
+        method=table.method,
+        levels=table.levels,
+        max_horizon=table.max_horizon,
+        calibration_dates=DateRange(start=table.calibration_start, end=table.calibration_end),
+        test_coverage=[c.model_dump() for c in table.coverage.get(name, [])],
     )
 
 
@@ -121,6 +137,39 @@ def _finite(values: np.ndarray, field: str) -> list[float]:
     return values.tolist()  # type: ignore[no-any-return]
 
 
+def _bounds(
+    registry: ModelRegistry, name: str, levels: list[int], forecast: np.ndarray, windows: np.ndarray
+) -> list[tuple[int, np.ndarray, np.ndarray]]:
+    """Interval bounds per requested level, shaped like ``forecast`` (n, horizon)."""
+    table = registry.intervals
+    if table is None or name not in table.quantiles:
+        raise ApiError(
+            422,
+            "validation_error",
+            "intervals: this model's artifacts carry no interval calibration",
+            [{"field": "intervals", "rule": "available", "message": "no calibrated intervals"}],
+        )
+    missing = [level for level in levels if level not in table.levels]
+    if missing:
+        raise ApiError(
+            422,
+            "validation_error",
+            f"intervals: levels {missing} are not calibrated (have {table.levels})",
+            [{"field": "intervals", "rule": "calibrated_level", "message": f"one of {table.levels}"}],
+        )
+    return [(level, *table.bounds(name, level, forecast, windows)) for level in levels]
+
+
+def _check_limit(value: int, limit: int, field: str, rule: str, what: str) -> None:
+    if value > limit:
+        raise ApiError(
+            422,
+            "validation_error",
+            f"{field}: {what} {value} is over the limit of {limit}",
+            [{"field": field, "rule": rule, "message": f"at most {limit}"}],
+        )
+
+
 @router.post(
     "/{name}/predict",
     response_model=PredictResponse,
@@ -138,23 +187,23 @@ def predict(
 ) -> PredictResponse:
     rows = body.batch()
     field = "window" if body.window is not None else "windows"
-    if len(rows) > settings.max_batch:
-        raise ApiError(
-            422,
-            "validation_error",
-            f"windows: batch of {len(rows)} is over the limit of {settings.max_batch}",
-            [{"field": "windows", "rule": "max_batch", "message": f"at most {settings.max_batch} windows"}],
-        )
+    _check_limit(len(rows), settings.max_batch, "windows", "max_batch", "batch of")
     x = _as_array(rows, predictor, field)
-    assert registry.manifest is not None
-    warnings = range_warnings(x, registry.manifest.training_range.min, registry.manifest.training_range.max)
+    warnings = _range_warnings(registry, x)
     started = time.perf_counter()
     predictions = predictor.predict(x)
     metrics.inference_seconds.labels(name, "predict").observe(time.perf_counter() - started)
     metrics.predictions.labels(name, "predict").inc(len(rows))
     metrics.batch_size.labels(name).observe(len(rows))
+    values = _finite(predictions, field)
+    intervals = None
+    if body.intervals:
+        intervals = [
+            Interval(level=level, lower=lo[:, 0].tolist(), upper=hi[:, 0].tolist())
+            for level, lo, hi in _bounds(registry, name, body.intervals, predictions[:, None], x)
+        ]
     return PredictResponse(
-        model=name, version=predictor.version, predictions=_finite(predictions, field), warnings=warnings
+        model=name, version=predictor.version, predictions=values, intervals=intervals, warnings=warnings
     )
 
 
@@ -173,24 +222,36 @@ def forecast(
     settings: SettingsDep,
     metrics: MetricsDep,
 ) -> ForecastResponse:
-    if body.horizon > settings.max_horizon:
-        raise ApiError(
-            422,
-            "validation_error",
-            f"horizon: {body.horizon} is over the limit of {settings.max_horizon}",
-            [{"field": "horizon", "rule": "max_value", "message": f"at most {settings.max_horizon}"}],
-        )
+    _check_limit(body.horizon, settings.max_horizon, "horizon", "max_value", "horizon")
     x = _as_array([body.window], predictor, "window")
-    assert registry.manifest is not None
-    warnings = range_warnings(x, registry.manifest.training_range.min, registry.manifest.training_range.max)
+    warnings = _range_warnings(registry, x)
     started = time.perf_counter()
     values = predictor.forecast(x[0], body.horizon)
     metrics.inference_seconds.labels(name, "forecast").observe(time.perf_counter() - started)
     metrics.predictions.labels(name, "forecast").inc(body.horizon)
+    forecast_values = _finite(values, "window")
+    intervals = None
+    if body.intervals:
+        intervals = [
+            Interval(level=level, lower=lo[0].tolist(), upper=hi[0].tolist())
+            for level, lo, hi in _bounds(registry, name, body.intervals, values[None, :], x)
+        ]
+        table = registry.intervals
+        if table is not None and body.horizon > table.max_horizon:
+            warnings.append(
+                f"intervals beyond step {table.max_horizon} are not calibrated: they widen like a "
+                f"random walk's, by sqrt(h / {table.max_horizon})"
+            )
     return ForecastResponse(
         model=name,
         version=predictor.version,
         horizon=body.horizon,
-        forecast=_finite(values, "window"),
+        forecast=forecast_values,
+        intervals=intervals,
         warnings=warnings,
     )
+
+
+def _range_warnings(registry: ModelRegistry, x: np.ndarray) -> list[str]:
+    assert registry.manifest is not None  # a predictor exists, so the manifest loaded
+    return range_warnings(x, registry.manifest.training_range.min, registry.manifest.training_range.max)

@@ -1,0 +1,98 @@
+"""Conformal intervals: quantile rule, widths, and coverage counted directly on a known process."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from service.inference.intervals import IntervalTable
+from service.inference.scaler import MinMaxScaling
+from service.inference.windowing import origin_windows
+from training.calibrate import Calibrator, conformal_quantile, volatility_floor
+from training.evaluate import persistence_predictor
+
+WINDOW = 30
+
+
+@pytest.fixture(scope="module")
+def random_walk() -> np.ndarray:
+    """Additive Gaussian random walk, sigma 1, far from zero: persistence is the optimal forecast."""
+    rng = np.random.default_rng(42)
+    return 1000.0 + np.cumsum(rng.normal(0.0, 1.0, 4000))
+
+
+@pytest.fixture(scope="module")
+def calibrator(random_walk: np.ndarray) -> Calibrator:
+    scaler = MinMaxScaling(data_min=float(random_walk.min()) - 50, data_max=float(random_walk.max()) + 50)
+    predictors = {"persistence": persistence_predictor(scaler, WINDOW)}
+    return Calibrator(
+        random_walk, predictors, max_horizon=10, volatility_floor=volatility_floor(random_walk, WINDOW, 100, 2000)
+    )
+
+
+def test_conformal_quantile_rank() -> None:
+    scores = np.arange(1.0, 11.0)  # n = 10
+    assert conformal_quantile(scores, 80) == 9.0  # ceil(11 * 0.8) = 9th smallest
+    assert conformal_quantile(scores, 50) == 6.0
+    assert conformal_quantile(scores, 99) == 10.0  # capped at the largest
+
+
+def test_quantiles_match_the_known_process(calibrator: Calibrator) -> None:
+    table = calibrator.table(100, 2000, ["volatility"] * 10)
+    q = table.quantiles["persistence"]
+    # Errors are N(0, h) and the window volatility estimates sigma = 1, so the half-width in sigma
+    # units is z * sqrt(h): 1.2816 at 80 %, 1.96 at 95 %.
+    assert q["80"][0] == pytest.approx(1.2816, rel=0.1)
+    assert q["95"][0] == pytest.approx(1.96, rel=0.1)
+    assert q["80"][8] == pytest.approx(1.2816 * 3, rel=0.15)
+
+
+def test_coverage_equals_a_direct_count(calibrator: Calibrator, random_walk: np.ndarray) -> None:
+    table = calibrator.table(100, 2000, ["price"] * 5 + ["volatility"] * 5)
+    start = 3000
+    measured = {(c.horizon, c.level): c for c in calibrator.coverage(table, start)["persistence"]}
+    windows = origin_windows(random_walk, WINDOW, start)
+    for h in (1, 5):
+        for level in table.levels:
+            inside = 0
+            rows = len(random_walk) - start - h + 1
+            for i in range(rows):
+                last = windows[i, -1]  # persistence forecasts the last value at every step
+                half = table.half_widths("persistence", level, h)[-1]
+                unit = last if h <= 5 else max(np.std(np.diff(windows[i])), table.volatility_floor * last)
+                half_width = max(
+                    half * unit,
+                    *(table.half_widths("persistence", level, h)[k] * last for k in range(h)),
+                )
+                inside += abs(random_walk[start + i + h - 1] - last) <= half_width
+            assert measured[(h, level)].points == rows
+            assert measured[(h, level)].coverage == pytest.approx(inside / rows)
+    # And on this stationary process, split conformal delivers its nominal coverage out of sample.
+    assert measured[(1, 80)].coverage == pytest.approx(0.80, abs=0.04)
+    assert measured[(5, 95)].coverage == pytest.approx(0.95, abs=0.03)
+
+
+def test_intervals_contain_the_forecast_and_widen(calibrator: Calibrator, random_walk: np.ndarray) -> None:
+    table = calibrator.table(100, 2000, ["volatility"] * 10)
+    windows = origin_windows(random_walk, WINDOW, 2500)[:50]
+    forecast = np.repeat(windows[:, -1:], 25, axis=1)  # 25 > max_horizon: extrapolated part included
+    widths = {}
+    for level in table.levels:
+        lower, upper = table.bounds("persistence", level, forecast, windows)
+        assert np.all(lower <= forecast)
+        assert np.all(forecast <= upper)
+        widths[level] = upper - lower
+        assert np.all(np.diff(widths[level], axis=1) >= 0)  # never narrower at a later step
+    for low, high in zip(table.levels, table.levels[1:], strict=False):
+        assert np.all(widths[high] >= widths[low])
+
+
+def test_table_round_trip_and_validation(calibrator: Calibrator, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    table = calibrator.table(100, 600, ["volatility"] * 10)
+    path = tmp_path / "intervals.json"
+    table.save(path)
+    assert IntervalTable.load(path) == table
+    broken = table.model_dump()
+    broken["quantiles"]["persistence"]["80"] = [1.0]
+    with pytest.raises(ValueError, match="need 10"):
+        IntervalTable.model_validate(broken)
