@@ -36,9 +36,12 @@ from service.inference.manifest import (
 )
 from service.inference.scaler import MinMaxScaling
 from service.inference.windowing import make_windows
+from training.calibrate import run as calibrate
 from training.data import DataError, PriceSeries, load_prices, split_by_date
+from training.evaluate import evaluate
+from training.plots import plot_forecasts
 from training.recipes import RECIPES, ModelKind, ModelRecipe
-from training.report import SEED_STUDY_FILE
+from training.report import SEED_STUDY_FILE, write_report
 
 log = logging.getLogger("forecast-train")
 EVALUATION_FILE = "evaluation.json"
@@ -272,11 +275,7 @@ def run(args: argparse.Namespace) -> Path:
     }
     (out / EVALUATION_FILE).write_text(json.dumps(evaluation, indent=2) + "\n", encoding="utf-8")
 
-    from training.report import write_report
-
     if validation_days >= CALIBRATION_MIN_DAYS:
-        from training.calibrate import run as calibrate
-
         calibrate(out, args.data)
     if not args.no_plots:
         _plots(out, split.test.dates, series, test)
@@ -286,8 +285,6 @@ def run(args: argparse.Namespace) -> Path:
 
 
 def _evaluate(series: PriceSeries, start: int, predictors: Any, window: int, end: int | None = None) -> dict[str, Any]:
-    from training.evaluate import evaluate
-
     return evaluate(series.values[:end], start, predictors, window)
 
 
@@ -296,8 +293,6 @@ def _public(result: dict[str, Any]) -> dict[str, Any]:
 
 
 def _plots(out: Path, dates: Any, series: PriceSeries, test: dict[str, Any]) -> None:
-    from training.plots import plot_forecasts
-
     s = test["_series"]
     title = f"{series.source} {series.column}"
     persistence = series.values[len(series.values) - len(dates) - 1 : -1]
