@@ -6,8 +6,11 @@ cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3.11}
 command -v "$PYTHON" >/dev/null || PYTHON=python3
 [[ -x .venv/bin/python ]] || "$PYTHON" -m venv .venv
-if ! .venv/bin/python -c "import service, onnxruntime, fastapi" 2>/dev/null; then
+# Install the serving dependencies when pyproject.toml changed since the last install.
+stamp=.venv/.serve-install-$(sha256sum pyproject.toml | cut -c1-16)
+if [[ ! -f $stamp ]]; then
   .venv/bin/pip install --quiet --upgrade pip
   .venv/bin/pip install --quiet -e .
+  rm -f .venv/.serve-install-* && touch "$stamp"
 fi
 exec .venv/bin/forecast-serve --host "${FORECAST_HOST:-0.0.0.0}" --port "${FORECAST_PORT:-8000}" "$@"

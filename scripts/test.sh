@@ -5,9 +5,12 @@ cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3.11}
 command -v "$PYTHON" >/dev/null || PYTHON=python3
 [[ -x .venv/bin/python ]] || "$PYTHON" -m venv .venv
-if ! .venv/bin/python -c "import service, training, tensorflow, pytest, onnx" 2>/dev/null; then
+# Reinstall whenever pyproject.toml changed since the last install (a new dependency, say).
+stamp=.venv/.dev-install-$(sha256sum pyproject.toml | cut -c1-16)
+if [[ ! -f $stamp ]]; then
   .venv/bin/pip install --quiet --upgrade pip
   .venv/bin/pip install --quiet -e '.[dev]'
+  rm -f .venv/.dev-install-* && touch "$stamp"
 fi
 export TF_CPP_MIN_LOG_LEVEL=3
 .venv/bin/ruff check service training tests

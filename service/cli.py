@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
+from types import FrameType
 
 import uvicorn
 
 from service.core.config import Settings
+
+
+def _stop(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(0)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,6 +28,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     settings = Settings()  # fail fast on bad FORECAST_* variables, before forking workers
+    # After a graceful shutdown uvicorn re-raises the SIGTERM it caught, which with the default handler
+    # kills the process by the signal (exit 143, a failure to orchestrators). SIGTERM is the normal way to
+    # stop this server, so the handler uvicorn restores and re-raises into exits with status 0.
+    signal.signal(signal.SIGTERM, _stop)
     uvicorn.run(
         "service.main:create_app",
         factory=True,

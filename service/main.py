@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 
 from service import __version__
-from service.api.routes import health, metrics, models
+from service.api.routes import health, metrics, models, v2
 from service.core.config import Settings
 from service.core.errors import install_error_handlers
 from service.core.limits import BodyLimitMiddleware
@@ -54,6 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.include_router(models.router)
+    app.include_router(v2.router)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=app_metrics)  # outermost: counts 413/415 too
     return app

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -84,3 +85,40 @@ def artifacts_copy(tiny_artifacts: Path, tmp_path: Path) -> Path:
     target = tmp_path / "artifacts"
     shutil.copytree(tiny_artifacts, target)
     return target
+
+
+@pytest.fixture(scope="session")
+def reseal() -> Callable[[Path, str], None]:
+    """Record a file's current SHA-256 in the manifest, so a test can plant a change the checksum accepts."""
+    import json
+
+    from service.inference.checksums import sha256_file
+
+    def reseal_file(directory: Path, file: str) -> None:
+        manifest_path = directory / "manifest.json"
+        raw = json.loads(manifest_path.read_text(encoding="utf-8"))
+        digest = sha256_file(directory / file)
+        refs = [raw["scaler"], *raw.get("extra_files", [])]
+        refs += [raw["intervals"]] if isinstance(raw.get("intervals"), dict) else []
+        refs += [ref for entry in raw["models"].values() for ref in (entry["keras"], entry["onnx"])]
+        matching = [ref for ref in refs if ref["file"] == file]
+        assert matching, f"the manifest lists no file {file!r}"
+        for ref in matching:
+            ref["sha256"] = digest
+        manifest_path.write_text(json.dumps(raw, indent=2) + "\n", encoding="utf-8")
+
+    return reseal_file
+
+
+def flip_bytes(path: Path) -> None:
+    """Corrupt a file in place (a few bytes in its middle), keeping its size."""
+    data = bytearray(path.read_bytes())
+    middle = len(data) // 2
+    for i in range(middle, min(middle + 8, len(data))):
+        data[i] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+@pytest.fixture(scope="session")
+def corrupt() -> Callable[[Path], None]:
+    return flip_bytes

@@ -27,6 +27,8 @@ class Settings(BaseSettings):
     max_batch: int = Field(default=256, ge=1, le=10_000)
     max_horizon: int = Field(default=365, ge=1, le=10_000)
     max_body_bytes: int = Field(default=1_000_000, ge=1_024)
+    # Per-request time budget for a recursive forecast, checked between steps: past it, 504 deadline_exceeded.
+    request_timeout_s: float = Field(default=10.0, gt=0, le=3600)
     # Micro-batching of concurrent single-window model calls (see service/inference/batching.py).
     batching: bool = True
     batch_max_size: int = Field(default=64, ge=1, le=4096)

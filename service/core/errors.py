@@ -107,6 +107,10 @@ async def _http_handler(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     codes = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}
     message = exc.detail if isinstance(exc.detail, str) else "request failed"
+    if exc.status_code == 400:
+        # FastAPI's own 400 is a body it could not decode (e.g. bytes that are not UTF-8): malformed JSON too.
+        detail = "request body is not valid JSON (it must be UTF-8 text)"
+        return error_response(400, "malformed_json", detail, [{"field": "body", "rule": "json", "message": message}])
     return error_response(
         exc.status_code, codes.get(exc.status_code, "http_error"), message, headers=getattr(exc, "headers", None)
     )

@@ -21,7 +21,10 @@ class BodyLimitMiddleware:
             return
         headers = dict(scope["headers"])
         media_type = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
-        if media_type != b"application/json":
+        # The Open Inference Protocol's clients (tritonclient among them) post JSON without a
+        # Content-Type, so /v2 takes a missing one as JSON; a wrong one is still refused.
+        headerless_v2 = media_type == b"" and scope["path"].startswith("/v2/")
+        if media_type != b"application/json" and not headerless_v2:
             shown = media_type.decode("latin-1")[:80] or "none"
             await error_response(415, "unsupported_media_type", f"content type must be application/json, got {shown}")(
                 scope, receive, send

@@ -6,6 +6,7 @@ written twice.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -13,6 +14,14 @@ import numpy as np
 
 from service.inference.backends.base import Backend
 from service.inference.scaler import MinMaxScaling
+
+
+class DeadlineExceeded(Exception):  # noqa: N818 (the name is imported by both routers)
+    """A recursive forecast ran past its deadline; raised between steps, so no runtime call is cut short."""
+
+    def __init__(self, steps_done: int, horizon: int) -> None:
+        super().__init__(f"deadline exceeded after {steps_done} of {horizon} steps")
+        self.steps_done, self.horizon = steps_done, horizon
 
 
 @dataclass(frozen=True)
@@ -40,22 +49,24 @@ class Predictor:
     def _predict_scaled(self, x: np.ndarray) -> np.ndarray:
         if len(self.backends) == 1:
             return self.backends[0].predict(x)
-        return np.mean([b.predict(x) for b in self.backends], axis=0, dtype=np.float64).astype(np.float32)
+        return np.asarray(np.mean([b.predict(x) for b in self.backends], axis=0, dtype=np.float64), dtype=np.float32)
 
     def predict(self, windows: np.ndarray) -> np.ndarray:
         """Next value after each window; ``windows`` has shape (n, window), in prices."""
         x = self._check(windows)
         return self.scaler.inverse_transform(self._predict_scaled(self.scaler.transform(x)))
 
-    def forecast(self, window: np.ndarray, horizon: int) -> np.ndarray:
+    def forecast(self, window: np.ndarray, horizon: int, deadline: float | None = None) -> np.ndarray:
         """The notebook's sequence generation: each prediction is fed back as the newest value."""
-        return self.forecast_many(np.asarray(window)[None, :], horizon)[0]
+        return self.forecast_many(np.asarray(window)[None, :], horizon, deadline)[0]
 
-    def forecast_many(self, windows: np.ndarray, horizon: int) -> np.ndarray:
+    def forecast_many(self, windows: np.ndarray, horizon: int, deadline: float | None = None) -> np.ndarray:
         """Recursive forecasts from several origins at once; returns shape (n, horizon), in prices.
 
         The scaled history lives in one buffer and each step reads a view of it, so a step costs one
-        runtime call and no array copies beyond writing the new column.
+        runtime call and no array copies beyond writing the new column. ``deadline`` is a
+        ``time.monotonic()`` instant: once it has passed, :class:`DeadlineExceeded` is raised before
+        the next step (one clock read per step, ~50 ns against a step's tens of microseconds).
         """
         if horizon < 1:
             raise ValueError(f"horizon must be at least 1, got {horizon}")
@@ -64,6 +75,8 @@ class Predictor:
         buffer = np.empty((x.shape[0], w + horizon), dtype=np.float32)
         buffer[:, :w] = self.scaler.transform(x)
         for step in range(horizon):
+            if deadline is not None and time.monotonic() > deadline:
+                raise DeadlineExceeded(step, horizon)
             buffer[:, w + step] = self._predict_scaled(buffer[:, step : step + w])
         return self.scaler.inverse_transform(buffer[:, w:])
 

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends
 from service.api.deps import MetricsDep, PredictorDep, RegistryDep, SettingsDep, require_api_key
 from service.core.errors import ApiError
 from service.core.registry import ModelRegistry
-from service.inference.predictor import Predictor, range_warnings
+from service.inference.predictor import DeadlineExceeded, Predictor, range_warnings
 from service.schemas import (
     Calibration,
     DateRange,
@@ -37,6 +37,10 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
         422: "invalid input: the details name the field and the rule",
         503: "model not loaded (yet)",
     }.items()
+}
+_FORECAST_ERRORS: dict[int | str, dict[str, Any]] = {
+    **_ERRORS,
+    504: {"model": ErrorResponse, "description": "the forecast ran past the server's per-request time limit"},
 }
 router = APIRouter(prefix="/v1/models", tags=["models"])
 
@@ -210,7 +214,7 @@ def predict(
 @router.post(
     "/{name}/forecast",
     response_model=ForecastResponse,
-    responses=_ERRORS,
+    responses=_FORECAST_ERRORS,
     dependencies=[Depends(require_api_key)],
     summary="Recursive multi-step forecast from one window",
 )
@@ -226,7 +230,15 @@ def forecast(
     x = _as_array([body.window], predictor, "window")
     warnings = _range_warnings(registry, x)
     started = time.perf_counter()
-    values = predictor.forecast(x[0], body.horizon)
+    try:
+        values = predictor.forecast(x[0], body.horizon, deadline=time.monotonic() + settings.request_timeout_s)
+    except DeadlineExceeded as exc:
+        raise ApiError(
+            504,
+            "deadline_exceeded",
+            f"the forecast took longer than the server's limit of {settings.request_timeout_s:g} s "
+            f"({exc.steps_done} of {exc.horizon} steps done); ask for a shorter horizon",
+        ) from None
     metrics.inference_seconds.labels(name, "forecast").observe(time.perf_counter() - started)
     metrics.predictions.labels(name, "forecast").inc(body.horizon)
     forecast_values = _finite(values, "window")
