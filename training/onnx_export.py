@@ -92,6 +92,7 @@ def build_onnx(model: Any, window: int) -> onnx.ModelProto:
         kernel, recurrent, bias = (np.asarray(w, dtype=np.float32) for w in layer.get_weights())
         units = layer.units
         last = k == len(rnns) - 1
+        attrs: dict[str, Any]
         if isinstance(layer, keras.layers.LSTM):
             w = _lstm_gates(kernel, units).T[None]
             r = _lstm_gates(recurrent, units).T[None]

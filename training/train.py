@@ -151,7 +151,7 @@ def run(args: argparse.Namespace) -> Path:
 
     from training.onnx_export import export_onnx
 
-    kinds: list[ModelKind] = [k for k in ("lstm", "gru") if k in args.models.split(",")]  # type: ignore[misc]
+    kinds: list[ModelKind] = [k for k in ("lstm", "gru") if k in args.models.split(",")]
     recipes = {k: _recipe_for(args, k) for k in kinds}
     validation_days = max(r.validation_days for r in recipes.values())
     series = load_prices(args.data, args.column)
