@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from service.inference.backends import Backend, BackendKind, open_backend
 from service.inference.checksums import sha256_file
 from service.inference.intervals import IntervalTable
@@ -42,8 +44,12 @@ def load_scaler(directory: Path, manifest: Manifest) -> MinMaxScaling:
     path = verified_path(directory, manifest.scaler)
     try:
         scaler = MinMaxScaling.load(path)
-    except ValueError as exc:
-        raise ArtifactError(f"{manifest.scaler.file}: invalid scaler parameters: {exc}") from None
+    except ValidationError as exc:  # one line, like read_manifest: the first problem, no doc links
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "parameters"
+        raise ArtifactError(f"{manifest.scaler.file}: invalid scaler parameters ({where}): {first['msg']}") from None
+    except ValueError as exc:  # not JSON at all
+        raise ArtifactError(f"{manifest.scaler.file}: invalid, not JSON ({type(exc).__name__})") from None
     rng = manifest.training_range
     if abs(scaler.data_min - rng.min) > 1e-9 * max(1.0, abs(rng.min)) or abs(scaler.data_max - rng.max) > 1e-9 * max(
         1.0, abs(rng.max)

@@ -29,6 +29,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from service import __version__
 from service.api.deps import MetricsDep, RegistryDep, SettingsDep, require_api_key
@@ -73,6 +74,9 @@ class V2Route(APIRoute):
                 return error_json(status, exc.message, exc.headers)
             except RequestValidationError as exc:
                 return error_json(400, _validation_message(exc))
+            except StarletteHTTPException as exc:  # e.g. FastAPI's own 400 for a body that is not UTF-8
+                detail = exc.detail if isinstance(exc.detail, str) else "bad request"
+                return error_json(exc.status_code, detail, getattr(exc, "headers", None))
 
         return route_handler
 

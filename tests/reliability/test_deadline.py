@@ -1,0 +1,114 @@
+"""The per-request deadline: a long forecast gives its worker back with 504 deadline_exceeded, in the error shape."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from service.core.config import Settings
+from service.inference.loader import load_artifacts
+from service.inference.predictor import DeadlineExceeded, Predictor
+from tests.reliability.conftest import GOOD, check_error, start_client, wait_ready
+
+
+class SlowBackend:
+    """Wraps a backend and sleeps per call, so a forecast takes a known least time; counts the calls."""
+
+    def __init__(self, inner: object, delay: float) -> None:
+        self.inner, self.delay = inner, delay
+        self.kind, self.window = inner.kind, inner.window  # type: ignore[attr-defined]
+        self.calls = 0
+        self._lock = threading.Lock()
+
+    def predict(self, windows: np.ndarray) -> np.ndarray:
+        with self._lock:
+            self.calls += 1
+        time.sleep(self.delay)
+        return self.inner.predict(windows)  # type: ignore[attr-defined, no-any-return]
+
+
+@pytest.fixture(scope="module")
+def lstm(tiny_artifacts: Path) -> Predictor:
+    return load_artifacts(tiny_artifacts, ("lstm",)).predictors["lstm"]
+
+
+def test_setting_reads_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert Settings().request_timeout_s == 10.0
+    monkeypatch.setenv("FORECAST_REQUEST_TIMEOUT_S", "2.5")
+    assert Settings().request_timeout_s == 2.5
+    for bad in ("0", "-1", "nope"):
+        monkeypatch.setenv("FORECAST_REQUEST_TIMEOUT_S", bad)
+        with pytest.raises(ValueError, match="request_timeout_s"):
+            Settings()
+
+
+def test_no_deadline_and_a_distant_one_change_nothing(lstm: Predictor) -> None:
+    window = np.array(GOOD)
+    plain = lstm.forecast(window, 30)
+    np.testing.assert_array_equal(lstm.forecast(window, 30, deadline=time.monotonic() + 3600), plain)
+    many = np.stack([window, window * 1.01])
+    np.testing.assert_array_equal(lstm.forecast_many(many, 30, deadline=time.monotonic() + 3600)[0], plain)
+
+
+def test_a_passed_deadline_stops_before_the_first_step(lstm: Predictor) -> None:
+    with pytest.raises(DeadlineExceeded) as info:
+        lstm.forecast(np.array(GOOD), 50, deadline=time.monotonic() - 1)
+    assert (info.value.steps_done, info.value.horizon) == (0, 50)
+    assert "0 of 50 steps" in str(info.value)
+
+
+def test_the_deadline_is_checked_between_steps(lstm: Predictor) -> None:
+    slow = SlowBackend(lstm.backends[0], delay=0.01)
+    predictor = Predictor(name="lstm", version=lstm.version, scaler=lstm.scaler, backends=[slow])
+    with pytest.raises(DeadlineExceeded) as info:
+        predictor.forecast(np.array(GOOD), 1000, deadline=time.monotonic() + 0.05)
+    # Stopped part way, and no model call was made after the deadline was seen.
+    assert 0 < info.value.steps_done < 1000
+    assert slow.calls == info.value.steps_done
+
+
+def test_forecast_past_the_deadline_is_504_in_the_error_shape(tiny_artifacts: Path) -> None:
+    client = start_client(artifacts_dir=tiny_artifacts, request_timeout_s=1e-6)
+    try:
+        wait_ready(client)
+        for name in ("lstm", "gru", "ensemble"):
+            response = client.post(f"/v1/models/{name}/forecast", json={"window": GOOD, "horizon": 365})
+            error = check_error(response, 504, "deadline_exceeded")
+            assert re.search(r"\(\d+ of 365 steps done\)", error["message"]), error
+            assert "limit of 1e-06 s" in error["message"]
+        # Next-step predictions are one model call each: not subject to the loop's deadline.
+        assert client.post("/v1/models/lstm/predict", json={"window": GOOD}).status_code == 200
+        # The 504 is documented, and counted like any other status.
+        responses = client.get("/openapi.json").json()["paths"]["/v1/models/{name}/forecast"]["post"]["responses"]
+        assert "504" in responses
+        assert 'status="504"' in client.get("/metrics").text
+    finally:
+        client.__exit__(None, None, None)
+
+
+def test_a_long_forecast_gives_its_worker_back(tiny_artifacts: Path) -> None:
+    """With every model call slowed to 20 ms, a 365-step forecast (7 s) stops at the 0.2 s limit."""
+    client = start_client(artifacts_dir=tiny_artifacts, request_timeout_s=0.2, batching=False)
+    try:
+        wait_ready(client)
+        registry = client.app.state.registry  # type: ignore[attr-defined]
+        predictor = registry.predictors["gru"]
+        slow = SlowBackend(predictor.backends[0], delay=0.02)
+        registry.predictors["gru"] = Predictor(
+            name="gru", version=predictor.version, scaler=predictor.scaler, backends=[slow]
+        )
+        response = client.post("/v1/models/gru/forecast", json={"window": GOOD, "horizon": 365})
+        error = check_error(response, 504, "deadline_exceeded")
+        done = int(re.search(r"\((\d+) of 365", error["message"]).group(1))  # type: ignore[union-attr]
+        assert 0 < done < 365
+        assert slow.calls == done
+        # The same server answers the next request normally.
+        ok = client.post("/v1/models/lstm/forecast", json={"window": GOOD, "horizon": 5})
+        assert ok.status_code == 200, ok.text
+    finally:
+        client.__exit__(None, None, None)

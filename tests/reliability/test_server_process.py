@@ -1,0 +1,82 @@
+"""The real server process: SIGTERM with forecasts in flight, and a short soak (both @slow)."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+
+from benchmarks.soak import soak, start_server
+from service.inference.loader import load_artifacts
+from tests.reliability.conftest import GOOD
+
+IN_FLIGHT = 20
+HORIZON = 365
+
+
+@pytest.mark.slow
+def test_sigterm_lets_in_flight_requests_finish(tiny_artifacts: Path, tmp_path: Path) -> None:
+    """20 concurrent 365-step ensemble forecasts, SIGTERM once all are sent: all 200 and right, exit status 0.
+
+    A 5 ms micro-batching wait makes each forecast step wait for its batch to fill, so the forecasts take
+    seconds whatever the CPU, and are still running when the signal comes.
+    """
+    reference = load_artifacts(tiny_artifacts).predictors["ensemble"]
+    windows = [np.array(GOOD) * (1 + i / 50) for i in range(IN_FLIGHT)]
+    server = start_server(tiny_artifacts, tmp_path / "server.log", FORECAST_BATCH_MAX_WAIT_US="5000")
+    sent = threading.Semaphore(0)
+    results: dict[int, Any] = {}
+    finished_at: dict[int, float] = {}
+
+    def forecast(i: int) -> None:
+        hooks = {"request": [lambda _: sent.release()]}
+        try:
+            with httpx.Client(base_url=server.url, timeout=120.0, event_hooks=hooks) as client:
+                body = {"window": windows[i].tolist(), "horizon": HORIZON}
+                results[i] = client.post("/v1/models/ensemble/forecast", json=body)
+        except Exception as exc:
+            results[i] = exc
+        finished_at[i] = time.monotonic()
+
+    threads = [threading.Thread(target=forecast, args=(i,), daemon=True) for i in range(IN_FLIGHT)]
+    try:
+        for thread in threads:
+            thread.start()
+        for _ in range(IN_FLIGHT):
+            assert sent.acquire(timeout=60), "the requests were never sent"
+        time.sleep(0.5)  # let the server read them
+        signalled = time.monotonic()
+        server.process.send_signal(signal.SIGTERM)
+        for thread in threads:
+            thread.join(timeout=120)
+        code = server.process.wait(timeout=60)
+    finally:
+        server.stop()
+    assert code == 0, server.output()
+    assert "Traceback" not in server.output(), server.output()
+    assert len(results) == IN_FLIGHT
+    for i, response in sorted(results.items()):
+        assert isinstance(response, httpx.Response), f"request {i}: {response!r}\n{server.output()}"
+        assert response.status_code == 200, response.text
+        np.testing.assert_allclose(response.json()["forecast"], reference.forecast(windows[i], HORIZON), rtol=1e-6)
+    late = [i for i, t in finished_at.items() if t > signalled]
+    assert late, "every request finished before the signal: the test proved nothing"
+
+
+@pytest.mark.slow
+def test_short_soak(tiny_artifacts: Path, tmp_path: Path) -> None:
+    """benchmarks/soak.py for 5 s: mixed load at concurrency 64, no error, no wrong answer, clean exit."""
+    result = soak(tiny_artifacts, duration=5.0, warmup=1.0, concurrency=64, windows=256, log=tmp_path / "server.log")
+    print(result)
+    assert result.requests > 0, result
+    assert all(result.by_kind.values()), result
+    assert result.errors == 0, result.first_errors
+    assert result.wrong_answers == 0, result.first_errors
+    assert result.exit_status_after_sigterm == 0
+    assert result.rss_end_mib > 0
