@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Set up (first run only) and run the checks: ruff, then the test suite. Extra arguments go to pytest.
+# Set up (first run only) and run the checks: ruff, mypy, then the test suite. Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3.11}
@@ -13,6 +13,7 @@ if [[ ! -f $stamp ]]; then
   rm -f .venv/.dev-install-* && touch "$stamp"
 fi
 export TF_CPP_MIN_LOG_LEVEL=3
-.venv/bin/ruff check service training tests
-.venv/bin/ruff format --check service training tests
+.venv/bin/ruff check service training tests benchmarks
+.venv/bin/ruff format --check service training tests benchmarks
+.venv/bin/mypy
 exec .venv/bin/python -m pytest "$@"

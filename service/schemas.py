@@ -16,7 +16,7 @@ Price = Annotated[
 ]
 Window = Annotated[list[Price], Field(min_length=1, description="consecutive daily prices, oldest first")]
 
-_EXAMPLE_WINDOW = [round(150 + 0.05 * i, 2) for i in range(60)]
+_EXAMPLE_WINDOW: list[Any] = [round(150 + 0.05 * i, 2) for i in range(60)]
 
 
 IntervalLevels = Annotated[

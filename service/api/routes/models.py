@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -98,7 +99,7 @@ def _calibration(registry: ModelRegistry, name: str) -> Calibration | None:
         method=table.method,
         levels=table.levels,
         max_horizon=table.max_horizon,
-        calibration_dates=DateRange(start=table.calibration_start, end=table.calibration_end),
+        calibration_dates=DateRange.model_validate({"start": table.calibration_start, "end": table.calibration_end}),
         test_coverage=[c.model_dump() for c in table.coverage.get(name, [])],
     )
 
@@ -138,11 +139,11 @@ def _finite(values: np.ndarray, field: str) -> list[float]:
             f"{field}: the model's output overflowed for this input",
             [{"field": field, "rule": "computable", "message": "input values are too extreme to forecast"}],
         )
-    return values.tolist()  # type: ignore[no-any-return]
+    return list(values.tolist())
 
 
 def _bounds(
-    registry: ModelRegistry, name: str, levels: list[int], forecast: np.ndarray, windows: np.ndarray
+    registry: ModelRegistry, name: str, levels: Sequence[int], forecast: np.ndarray, windows: np.ndarray
 ) -> list[tuple[int, np.ndarray, np.ndarray]]:
     """Interval bounds per requested level, shaped like ``forecast`` (n, horizon)."""
     table = registry.intervals
