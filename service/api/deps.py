@@ -17,15 +17,15 @@ from service.inference.predictor import Predictor
 _api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="required when FORECAST_API_KEY is set")
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_registry(request: Request) -> ModelRegistry:
+async def get_registry(request: Request) -> ModelRegistry:
     return request.app.state.registry
 
 
-def get_metrics(request: Request) -> Metrics:
+async def get_metrics(request: Request) -> Metrics:
     return request.app.state.metrics
 
 

@@ -30,13 +30,19 @@ class Settings(BaseSettings):
     # Per-request time budget for a recursive forecast, checked between steps: past it, 504 deadline_exceeded.
     request_timeout_s: float = Field(default=10.0, gt=0, le=3600)
     # Micro-batching of concurrent single-window model calls (see service/inference/batching.py).
-    batching: bool = True
+    # None ("auto"): on for keras, whose ~170 µs model call is worth sharing; off for onnx, whose ~20 µs
+    # call costs about what the coordination does (BENCHMARKS.md, micro-batching table).
+    batching: bool | None = None
     batch_max_size: int = Field(default=64, ge=1, le=4096)
     batch_max_wait_us: int = Field(default=200, ge=0, le=100_000)
     onnx_threads: int = Field(default=1, ge=0, le=64)
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
     api_key: SecretStr | None = None
     docs_enabled: bool = True
+
+    @property
+    def batching_enabled(self) -> bool:
+        return self.backend == "keras" if self.batching is None else self.batching
 
     @field_validator("models", mode="before")
     @classmethod

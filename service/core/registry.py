@@ -42,7 +42,7 @@ class ModelRegistry:
         s = self.settings
         try:
             loaded = load_artifacts(s.artifacts_dir, s.models, backend=s.backend, threads=s.onnx_threads)
-            if s.batching:
+            if s.batching_enabled:
                 loaded.predictors = self._with_batching(loaded.predictors)
             for predictor in loaded.predictors.values():
                 warm_up(predictor)
@@ -87,7 +87,7 @@ class ModelRegistry:
                         on_batch=self._batch_observer(member),
                     )
                 backends.append(wrapped[id(backend)])
-            out[name] = replace(predictor, backends=backends)
+            out[name] = replace(predictor, backends=backends, stepping_backends=predictor.backends)
         return out
 
     def _batch_observer(self, model: str) -> Callable[[int, int], None]:

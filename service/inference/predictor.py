@@ -34,6 +34,9 @@ class Predictor:
     backends: Sequence[Backend]
     description: str = ""
     members: tuple[str, ...] = field(default_factory=tuple)
+    # The recursive loop's backends, when they should differ from ``backends``: the service passes the
+    # unbatched ones, since a forecast's steps are sequential and gain nothing from micro-batching.
+    stepping_backends: Sequence[Backend] | None = None
 
     def __post_init__(self) -> None:
         if not self.backends:
@@ -46,10 +49,11 @@ class Predictor:
     def window(self) -> int:
         return self.backends[0].window
 
-    def _predict_scaled(self, x: np.ndarray) -> np.ndarray:
-        if len(self.backends) == 1:
-            return self.backends[0].predict(x)
-        return np.asarray(np.mean([b.predict(x) for b in self.backends], axis=0, dtype=np.float64), dtype=np.float32)
+    def _predict_scaled(self, x: np.ndarray, backends: Sequence[Backend] | None = None) -> np.ndarray:
+        backends = backends or self.backends
+        if len(backends) == 1:
+            return backends[0].predict(x)
+        return np.asarray(np.mean([b.predict(x) for b in backends], axis=0, dtype=np.float64), dtype=np.float32)
 
     def predict(self, windows: np.ndarray) -> np.ndarray:
         """Next value after each window; ``windows`` has shape (n, window), in prices."""
@@ -74,10 +78,11 @@ class Predictor:
         w = self.window
         buffer = np.empty((x.shape[0], w + horizon), dtype=np.float32)
         buffer[:, :w] = self.scaler.transform(x)
+        backends = self.stepping_backends or self.backends
         for step in range(horizon):
             if deadline is not None and time.monotonic() > deadline:
                 raise DeadlineExceeded(step, horizon)
-            buffer[:, w + step] = self._predict_scaled(buffer[:, step : step + w])
+            buffer[:, w + step] = self._predict_scaled(buffer[:, step : step + w], backends)
         return self.scaler.inverse_transform(buffer[:, w:])
 
     def _check(self, windows: np.ndarray) -> np.ndarray:

@@ -8,9 +8,11 @@ from typing import Any
 
 import numpy as np
 from fastapi import APIRouter, Depends
+from starlette.concurrency import run_in_threadpool
 
 from service.api.deps import MetricsDep, PredictorDep, RegistryDep, SettingsDep, require_api_key
 from service.core.errors import ApiError
+from service.core.metrics import Metrics
 from service.core.registry import ModelRegistry
 from service.inference.predictor import DeadlineExceeded, Predictor, range_warnings
 from service.schemas import (
@@ -43,6 +45,7 @@ _FORECAST_ERRORS: dict[int | str, dict[str, Any]] = {
     **_ERRORS,
     504: {"model": ErrorResponse, "description": "the forecast ran past the server's per-request time limit"},
 }
+INLINE_MAX_WINDOWS = 8
 router = APIRouter(prefix="/v1/models", tags=["models"])
 
 
@@ -182,7 +185,7 @@ def _check_limit(value: int, limit: int, field: str, rule: str, what: str) -> No
     dependencies=[Depends(require_api_key)],
     summary="Next value after one window or each of a batch",
 )
-def predict(
+async def predict(
     name: str,
     body: PredictRequest,
     predictor: PredictorDep,
@@ -191,8 +194,24 @@ def predict(
     metrics: MetricsDep,
 ) -> PredictResponse:
     rows = body.batch()
-    field = "window" if body.window is not None else "windows"
     _check_limit(len(rows), settings.max_batch, "windows", "max_batch", "batch of")
+    # A few windows cost tens of microseconds of model time, less than a hop to the thread pool and
+    # back, so they run right here. Larger batches, and any call that may wait on the micro-batcher,
+    # go to a worker thread so the event loop never blocks.
+    if len(rows) <= INLINE_MAX_WINDOWS and not settings.batching_enabled:
+        return _predict(name, body, rows, predictor, registry, metrics)
+    return await run_in_threadpool(_predict, name, body, rows, predictor, registry, metrics)
+
+
+def _predict(
+    name: str,
+    body: PredictRequest,
+    rows: list[list[float]],
+    predictor: Predictor,
+    registry: ModelRegistry,
+    metrics: Metrics,
+) -> PredictResponse:
+    field = "window" if body.window is not None else "windows"
     x = _as_array(rows, predictor, field)
     warnings = _range_warnings(registry, x)
     started = time.perf_counter()

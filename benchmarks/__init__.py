@@ -1,0 +1,1 @@
+"""Benchmark harness (``benchmarks/run.py``); see BENCHMARKS.md for the latest figures."""
