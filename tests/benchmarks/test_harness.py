@@ -285,7 +285,7 @@ def _fake_results() -> dict:
             b: {"runs": [{"listening_s": 0.4, "ready_s": s}], "ready_median_s": s, "listening_median_s": 0.4}
             for b, s in (("onnx", 0.6), ("keras", 6.0))
         },
-        "http": {"loadgen": "wrk", "onnx-w1": session, "onnx-w1-nobatch": session},
+        "http": {"loadgen": "wrk", "onnx-w1": session, "onnx-w1-batching": session},
     }
 
 
