@@ -11,10 +11,11 @@ from fastapi import APIRouter, Depends
 from starlette.concurrency import run_in_threadpool
 
 from service.api.deps import MetricsDep, PredictorDep, RegistryDep, SettingsDep, require_api_key
+from service.api.forecasting import forecast_within_deadline
 from service.core.errors import ApiError
 from service.core.metrics import Metrics
 from service.core.registry import ModelRegistry
-from service.inference.predictor import DeadlineExceeded, Predictor, range_warnings
+from service.inference.predictor import Predictor, range_warnings
 from service.schemas import (
     Calibration,
     DateRange,
@@ -250,15 +251,7 @@ def forecast(
     x = _as_array([body.window], predictor, "window")
     warnings = _range_warnings(registry, x)
     started = time.perf_counter()
-    try:
-        values = predictor.forecast(x[0], body.horizon, deadline=time.monotonic() + settings.request_timeout_s)
-    except DeadlineExceeded as exc:
-        raise ApiError(
-            504,
-            "deadline_exceeded",
-            f"the forecast took longer than the server's limit of {settings.request_timeout_s:g} s "
-            f"({exc.steps_done} of {exc.horizon} steps done); ask for a shorter horizon",
-        ) from None
+    values = forecast_within_deadline(predictor, x[0], body.horizon, settings.request_timeout_s)
     metrics.inference_seconds.labels(name, "forecast").observe(time.perf_counter() - started)
     metrics.predictions.labels(name, "forecast").inc(body.horizon)
     forecast_values = _finite(values, "window")

@@ -33,11 +33,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from service import __version__
 from service.api.deps import MetricsDep, RegistryDep, SettingsDep, require_api_key
+from service.api.forecasting import forecast_within_deadline
 from service.core.config import Settings
 from service.core.errors import ApiError, field_path
 from service.core.metrics import Metrics
 from service.core.registry import ModelRegistry
-from service.inference.predictor import DeadlineExceeded, Predictor, range_warnings
+from service.inference.predictor import Predictor, range_warnings
 
 SERVER_NAME = "stock-forecast"
 # "parameters": requests may carry parameters (here: "horizon"). No binary_tensor_data, no shared memory.
@@ -410,15 +411,7 @@ def _infer(
     if horizon is None:
         kind, values, shape = "predict", predictor.predict(x), [x.shape[0], 1]
     else:
-        try:
-            values = predictor.forecast(x[0], horizon, deadline=time.monotonic() + settings.request_timeout_s)
-        except DeadlineExceeded as exc:
-            raise ApiError(
-                504,
-                "deadline_exceeded",
-                f"the forecast took longer than the server's limit of {settings.request_timeout_s:g} s "
-                f"({exc.steps_done} of {exc.horizon} steps done); ask for a shorter horizon",
-            ) from None
+        values = forecast_within_deadline(predictor, x[0], horizon, settings.request_timeout_s)
         kind, shape = "forecast", [1, horizon]
     metrics.inference_seconds.labels(name, kind).observe(time.perf_counter() - started)
     metrics.predictions.labels(name, kind).inc(int(np.size(values)))
