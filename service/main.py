@@ -26,7 +26,6 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     registry: ModelRegistry = app.state.registry
     # Load in a worker thread: the server answers /healthz (and /readyz 503) while models load.
     loading = asyncio.create_task(asyncio.to_thread(registry.load))
-    app.state.loading = loading
     try:
         yield
     finally:
