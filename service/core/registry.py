@@ -18,7 +18,7 @@ from service.inference.batching import BatchingBackend
 from service.inference.intervals import IntervalTable
 from service.inference.loader import load_artifacts
 from service.inference.manifest import ArtifactError, Manifest
-from service.inference.predictor import Predictor
+from service.inference.predictor import Predictor, range_warnings
 
 log = logging.getLogger("service.registry")
 WARM_UP_BATCHES = (1, 8, 64, 256)
@@ -116,6 +116,12 @@ class ModelRegistry:
             m: "ready" if m in self.predictors else f"unavailable: {self.errors.get(m, self.reason)}"
             for m in self.settings.models
         }
+
+    def range_warnings(self, windows: np.ndarray) -> list[str]:
+        """Warnings for windows outside the training value range (where the scaler extrapolates)."""
+        assert self.manifest is not None  # a predictor was handed out, so the manifest loaded
+        rng = self.manifest.training_range
+        return range_warnings(windows, rng.min, rng.max)
 
     def get(self, name: str) -> Predictor:
         """The predictor for ``name``: 404 for a model not served here, 503 while it cannot answer."""

@@ -15,7 +15,7 @@ from service.api.forecasting import forecast_within_deadline
 from service.core.errors import ApiError
 from service.core.metrics import Metrics
 from service.core.registry import ModelRegistry
-from service.inference.predictor import Predictor, range_warnings
+from service.inference.predictor import Predictor
 from service.schemas import (
     Calibration,
     DateRange,
@@ -214,7 +214,7 @@ def _predict(
 ) -> PredictResponse:
     field = "window" if body.window is not None else "windows"
     x = _as_array(rows, predictor, field)
-    warnings = _range_warnings(registry, x)
+    warnings = registry.range_warnings(x)
     started = time.perf_counter()
     predictions = predictor.predict(x)
     metrics.inference_seconds.labels(name, "predict").observe(time.perf_counter() - started)
@@ -249,7 +249,7 @@ def forecast(
 ) -> ForecastResponse:
     _check_limit(body.horizon, settings.max_horizon, "horizon", "max_value", "horizon")
     x = _as_array([body.window], predictor, "window")
-    warnings = _range_warnings(registry, x)
+    warnings = registry.range_warnings(x)
     started = time.perf_counter()
     values = forecast_within_deadline(predictor, x[0], body.horizon, settings.request_timeout_s)
     metrics.inference_seconds.labels(name, "forecast").observe(time.perf_counter() - started)
@@ -275,8 +275,3 @@ def forecast(
         intervals=intervals,
         warnings=warnings,
     )
-
-
-def _range_warnings(registry: ModelRegistry, x: np.ndarray) -> list[str]:
-    assert registry.manifest is not None  # a predictor exists, so the manifest loaded
-    return range_warnings(x, registry.manifest.training_range.min, registry.manifest.training_range.max)

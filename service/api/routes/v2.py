@@ -38,7 +38,7 @@ from service.core.config import Settings
 from service.core.errors import ApiError, field_path
 from service.core.metrics import Metrics
 from service.core.registry import ModelRegistry
-from service.inference.predictor import Predictor, range_warnings
+from service.inference.predictor import Predictor
 
 SERVER_NAME = "stock-forecast"
 # "parameters": requests may carry parameters (here: "horizon"). No binary_tensor_data, no shared memory.
@@ -405,8 +405,7 @@ def _infer(
     x = _windows(body.inputs[0], predictor.window, settings.max_batch)
     if horizon is not None and x.shape[0] != 1:
         raise _bad(f"a forecast (parameter 'horizon') takes exactly one window, got {x.shape[0]}")
-    assert registry.manifest is not None
-    warnings = range_warnings(x, registry.manifest.training_range.min, registry.manifest.training_range.max)
+    warnings = registry.range_warnings(x)
     started = time.perf_counter()
     if horizon is None:
         kind, values, shape = "predict", predictor.predict(x), [x.shape[0], 1]
