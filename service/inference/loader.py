@@ -20,6 +20,7 @@ from service.inference.manifest import (
     FileRef,
     Manifest,
     ModelEntry,
+    first_error,
     read_manifest,
 )
 from service.inference.predictor import Predictor
@@ -45,9 +46,8 @@ def load_scaler(directory: Path, manifest: Manifest) -> MinMaxScaling:
     try:
         scaler = MinMaxScaling.load(path)
     except ValidationError as exc:  # one line, like read_manifest: the first problem, no doc links
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "parameters"
-        raise ArtifactError(f"{manifest.scaler.file}: invalid scaler parameters ({where}): {first['msg']}") from None
+        where, problem = first_error(exc, whole="parameters")
+        raise ArtifactError(f"{manifest.scaler.file}: invalid scaler parameters ({where}): {problem}") from None
     except ValueError as exc:  # not JSON at all
         raise ArtifactError(f"{manifest.scaler.file}: invalid, not JSON ({type(exc).__name__})") from None
     rng = manifest.training_range

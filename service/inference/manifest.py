@@ -112,6 +112,12 @@ class Manifest(_Strict):
         return path
 
 
+def first_error(exc: ValidationError, whole: str = "") -> tuple[str, str]:
+    """Where and what the first validation problem is, for a one-line message without doc links."""
+    first = exc.errors()[0]
+    return ".".join(str(p) for p in first["loc"]) or whole, first["msg"]
+
+
 def read_manifest(directory: Path) -> Manifest:
     """Read and validate ``manifest.json``; raise :class:`ArtifactError` naming the problem."""
     path = directory / MANIFEST_FILE
@@ -131,6 +137,5 @@ def read_manifest(directory: Path) -> Manifest:
     try:
         return Manifest.model_validate(raw)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise ArtifactError(f"{MANIFEST_FILE}: invalid at {where}: {first['msg']}") from None
+        where, problem = first_error(exc)
+        raise ArtifactError(f"{MANIFEST_FILE}: invalid at {where}: {problem}") from None
