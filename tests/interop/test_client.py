@@ -1,4 +1,4 @@
-"""The typed client, ``service.client``: against a real server, and retry/backoff with httpx.MockTransport."""
+"""The typed client, ``forecast_client``: against a real server, and retry/backoff with httpx.MockTransport."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import httpx
 import numpy as np
 import pytest
 
-from service.client import (
+from forecast_client import (
     AsyncForecastClient,
     ConnectionFailedError,
     DeadlineExceededError,
@@ -21,6 +21,7 @@ from service.client import (
     ForecastClient,
     ForecastError,
     Interval,
+    InvalidInputError,
     ModelInfo,
     NotFoundError,
     Prediction,
@@ -28,7 +29,6 @@ from service.client import (
     Status,
     UnauthorizedError,
     UnavailableError,
-    ValidationError,
 )
 from tests.interop.conftest import Server, free_port
 
@@ -85,7 +85,7 @@ class TestRealServer:
         prediction = client.predict(windows=windows[:2], intervals=[90])
         assert prediction.intervals is not None
         assert [(i.level, len(i.lower)) for i in prediction.intervals] == [(90, 2)]
-        with pytest.raises(ValidationError) as info:
+        with pytest.raises(InvalidInputError) as info:
             client.forecast(windows[1], 3, intervals=[42])
         assert info.value.details[0].field.startswith("intervals")
 
@@ -94,14 +94,14 @@ class TestRealServer:
             client.model("nope")
         assert (not_found.value.status, not_found.value.code) == (404, "unknown_model")
         assert "unknown model 'nope'" in not_found.value.message
-        with pytest.raises(ValidationError) as short:
+        with pytest.raises(InvalidInputError) as short:
             client.predict([100.0, 101.0])
         assert short.value.status == 422
         assert short.value.details[0].field == "window"
         assert short.value.details[0].rule == "length"
         bad = windows[0].copy()
         bad[3] = np.nan
-        with pytest.raises(ValidationError) as nan:
+        with pytest.raises(InvalidInputError) as nan:
             client.predict(bad)
         assert [d.field for d in nan.value.details] == ["window[3]"]
 
@@ -220,11 +220,11 @@ def test_connection_errors_are_retried_but_read_timeouts_are_not() -> None:
                     ],
                 }
             },
-            ValidationError,
+            InvalidInputError,
             "validation_error",
             "window[2]: Input should be greater than 0",
         ),
-        (400, {"error": "input 'window': shape [1, 3] needs 3 values"}, ValidationError, "http_error", None),
+        (400, {"error": "input 'window': shape [1, 3] needs 3 values"}, InvalidInputError, "http_error", None),
         (401, {"error": {"status": 401, "code": "unauthorized", "message": "no key"}}, UnauthorizedError, None, None),
         (404, {"error": {"status": 404, "code": "unknown_model", "message": "unknown"}}, NotFoundError, None, None),
         (500, {"error": {"status": 500, "code": "internal_error", "message": "oops"}}, ServerError, None, None),
@@ -346,7 +346,7 @@ def test_nothing_listening_is_a_connection_error_after_the_retries() -> None:
 
 def test_importing_the_client_pulls_in_no_numerical_stack() -> None:
     code = (
-        "import sys, service.client; "
+        "import sys, forecast_client; "
         "print(sorted(m for m in ('numpy', 'onnxruntime', 'tensorflow', 'fastapi', 'pydantic') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
