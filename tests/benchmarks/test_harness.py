@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks import run as harness
+from benchmarks import config, http_bench, loadgen, machine, report, server, stats, workloads
 
 WRK_REPORT = """\
 Running 5s test @ http://127.0.0.1:8000/v1/models/lstm/predict
@@ -49,20 +49,20 @@ Transfer/sec:      1.00MB
 @pytest.mark.parametrize("q", [0, 1, 10, 25, 50, 62.5, 90, 99, 100])
 def test_percentile_matches_numpy(q: float) -> None:
     values = [5.0, 1.0, 9.0, 3.0, 7.0, 2.0, 8.0]
-    assert harness.percentile(values, q) == pytest.approx(float(np.percentile(values, q)))
+    assert stats.percentile(values, q) == pytest.approx(float(np.percentile(values, q)))
 
 
 def test_percentile_edges() -> None:
-    assert harness.percentile([4.0], 90) == 4.0
-    assert harness.percentile([1.0, 2.0], 50) == 1.5
+    assert stats.percentile([4.0], 90) == 4.0
+    assert stats.percentile([1.0, 2.0], 50) == 1.5
     with pytest.raises(ValueError, match="no values"):
-        harness.percentile([], 50)
+        stats.percentile([], 50)
     with pytest.raises(ValueError, match="within"):
-        harness.percentile([1.0], 101)
+        stats.percentile([1.0], 101)
 
 
 def test_summarize() -> None:
-    s = harness.summarize([0.001, 0.002, 0.003, 0.004, 0.010])
+    s = stats.summarize([0.001, 0.002, 0.003, 0.004, 0.010])
     assert s["n"] == 5
     assert s["median"] == pytest.approx(0.003)
     assert s["p90"] == pytest.approx(0.0076)
@@ -74,16 +74,16 @@ def test_summarize() -> None:
     [("250.00us", 250e-6), ("1.23ms", 1.23e-3), ("5.10s", 5.1), ("1.00m", 60.0), ("2h", 7200.0), (" 7ms ", 7e-3)],
 )
 def test_parse_wrk_duration(text: str, seconds: float) -> None:
-    assert harness.parse_wrk_duration(text) == pytest.approx(seconds)
+    assert loadgen.parse_wrk_duration(text) == pytest.approx(seconds)
 
 
 def test_parse_wrk_duration_refuses_garbage() -> None:
     with pytest.raises(ValueError, match="not a wrk duration"):
-        harness.parse_wrk_duration("12 parsecs")
+        loadgen.parse_wrk_duration("12 parsecs")
 
 
 def test_parse_wrk_full_report() -> None:
-    r = harness.parse_wrk(WRK_REPORT)
+    r = loadgen.parse_wrk(WRK_REPORT)
     assert r["requests"] == 6507
     assert r["duration_s"] == pytest.approx(5.01)
     assert r["rps"] == pytest.approx(1298.80)
@@ -96,7 +96,7 @@ def test_parse_wrk_full_report() -> None:
 
 
 def test_parse_wrk_clean_report_has_no_failures() -> None:
-    r = harness.parse_wrk(WRK_CLEAN)
+    r = loadgen.parse_wrk(WRK_CLEAN)
     assert (r["requests"], r["non2xx"], r["errors"]) == (9000, 0, 0)
     assert r["duration_s"] == pytest.approx(60.0)
     assert r["p99"] == pytest.approx(1.25e-3)
@@ -104,118 +104,118 @@ def test_parse_wrk_clean_report_has_no_failures() -> None:
 
 def test_parse_wrk_refuses_other_output() -> None:
     with pytest.raises(ValueError, match="not a wrk report"):
-        harness.parse_wrk("unable to connect to 127.0.0.1:8000 Connection refused")
+        loadgen.parse_wrk("unable to connect to 127.0.0.1:8000 Connection refused")
 
 
 def test_lua_long_string_never_clashes() -> None:
-    assert harness.lua_long_string("abc") == "[[abc]]"
-    assert harness.lua_long_string('{"windows": [[1.0], [2.0]]}') == '[=[{"windows": [[1.0], [2.0]]}]=]'
-    assert harness.lua_long_string("x]=]y]]") == "[==[x]=]y]]]==]"
+    assert loadgen.lua_long_string("abc") == "[[abc]]"
+    assert loadgen.lua_long_string('{"windows": [[1.0], [2.0]]}') == '[=[{"windows": [[1.0], [2.0]]}]=]'
+    assert loadgen.lua_long_string("x]=]y]]") == "[==[x]=]y]]]==]"
 
 
 def test_wrk_lua_holds_every_request() -> None:
     body = json.dumps({"windows": [[1.5, 2.5], [3.5, 4.5]]})
-    script = harness.wrk_lua([("POST", "/v1/models/lstm/predict", body), ("GET", "/healthz", None)])
+    script = loadgen.wrk_lua([("POST", "/v1/models/lstm/predict", body), ("GET", "/healthz", None)])
     assert "[=[" + body + "]=]" in script
     assert "{[[GET]], [[/healthz]], nil}," in script
     assert "function init(args)" in script
     assert "function request()" in script
     assert "wrk.format(s[1], s[2], headers, s[3])" in script
     with pytest.raises(ValueError, match="no requests"):
-        harness.wrk_lua([])
+        loadgen.wrk_lua([])
 
 
 def test_request_builders() -> None:
     windows = [[float(i + j) for j in range(60)] for i in range(200)]
-    predict = harness.predict_requests(windows, "gru", count=10)
+    predict = workloads.predict_requests(windows, "gru", count=10)
     assert len(predict) == 10
     assert {r[:2] for r in predict} == {("POST", "/v1/models/gru/predict")}
     assert json.loads(predict[1][2]) == {"window": windows[20]}
-    forecast = harness.forecast_requests(windows, count=4)
-    assert json.loads(forecast[0][2]) == {"window": windows[0], "horizon": harness.HORIZON}
-    mix = harness.soak_mix(windows)
+    forecast = workloads.forecast_requests(windows, count=4)
+    assert json.loads(forecast[0][2]) == {"window": windows[0], "horizon": config.HORIZON}
+    mix = workloads.soak_mix(windows)
     assert len(mix) == 50
     assert sum(r[1].endswith("/forecast") for r in mix) == 1
     assert len(json.loads(mix[48][2])["windows"]) == 64
 
 
 def test_spread_and_windows() -> None:
-    assert harness.spread(list(range(10)), 5) == [0, 2, 4, 6, 8]
-    assert harness.spread([1, 2], 5) == [1, 2]
-    assert harness.sliding_windows([1.0, 2.0, 3.0, 4.0], 3) == [[1.0, 2.0, 3.0], [2.0, 3.0, 4.0]]
+    assert workloads.spread(list(range(10)), 5) == [0, 2, 4, 6, 8]
+    assert workloads.spread([1, 2], 5) == [1, 2]
+    assert workloads.sliding_windows([1.0, 2.0, 3.0, 4.0], 3) == [[1.0, 2.0, 3.0], [2.0, 3.0, 4.0]]
 
 
 def test_read_column(tmp_path: Path) -> None:
     path = tmp_path / "p.csv"
     path.write_text("Date,Open,High\n2020-01-01,1,2.5\n2020-01-02,1,\n2020-01-03,1,3.25\n", encoding="utf-8")
-    assert harness.read_column(path) == [2.5, 3.25]
+    assert workloads.read_column(path) == [2.5, 3.25]
 
 
 def test_parse_proc_fields() -> None:
     status = "Name:\tpython\nVmPeak:\t  400000 kB\nVmRSS:\t  123456 kB\nThreads:\t4\n"
-    assert harness.parse_status_kb(status) == 123456
-    assert harness.parse_status_kb(status, "VmPeak") == 400000
-    assert harness.parse_status_kb(status, "Pss") is None
+    assert server.parse_status_kb(status) == 123456
+    assert server.parse_status_kb(status, "VmPeak") == 400000
+    assert server.parse_status_kb(status, "Pss") is None
     lscpu = "Architecture:  x86_64\nCPU(s):   2\nModel name:   AMD EPYC\nFlags: fpu: vme\n"
-    info = harness.parse_lscpu(lscpu)
+    info = machine.parse_lscpu(lscpu)
     assert info["Model name"] == "AMD EPYC"
     assert info["CPU(s)"] == "2"
     assert info["Flags"] == "fpu: vme"
 
 
 def test_verdict() -> None:
-    assert harness.verdict(0.0015, 0.002, at_most=True) == "MET"
-    assert harness.verdict(0.002, 0.002, at_most=True) == "MET"
-    assert harness.verdict(0.003, 0.002, at_most=True) == "MISSED"
-    assert harness.verdict(7000, 6000, at_most=False) == "MET"
-    assert harness.verdict(0.4, 0.5, at_most=False) == "MISSED"
-    assert harness.verdict(None, 1, at_most=True) == "not measured"
-    assert harness.verdict(math.nan, 1, at_most=True) == "not measured"
+    assert stats.verdict(0.0015, 0.002, at_most=True) == "MET"
+    assert stats.verdict(0.002, 0.002, at_most=True) == "MET"
+    assert stats.verdict(0.003, 0.002, at_most=True) == "MISSED"
+    assert stats.verdict(7000, 6000, at_most=False) == "MET"
+    assert stats.verdict(0.4, 0.5, at_most=False) == "MISSED"
+    assert stats.verdict(None, 1, at_most=True) == "not measured"
+    assert stats.verdict(math.nan, 1, at_most=True) == "not measured"
 
 
 def test_formatters() -> None:
-    assert harness.fmt_duration(None) == "—"
-    assert harness.fmt_duration(5.5e-6) == "5.5 µs"
-    assert harness.fmt_duration(21e-6) == "21 µs"
-    assert harness.fmt_duration(1.234e-3) == "1.23 ms"
-    assert harness.fmt_duration(0.0421) == "42.1 ms"
-    assert harness.fmt_duration(18.04) == "18.04 s"
-    assert harness.fmt_rate(144721.4) == "144,721"
-    assert harness.fmt_rate(6.04) == "6.0"
-    assert harness.fmt_ratio(10354.2) == "×10,354"
-    assert harness.fmt_ratio(2.04) == "×2.0"
-    assert harness.fmt_mb(204800) == "200 MiB"
-    assert harness.ratio(1.0, 0) is None
-    assert harness.ratio(3.0, 2.0) == 1.5
+    assert stats.fmt_duration(None) == "—"
+    assert stats.fmt_duration(5.5e-6) == "5.5 µs"
+    assert stats.fmt_duration(21e-6) == "21 µs"
+    assert stats.fmt_duration(1.234e-3) == "1.23 ms"
+    assert stats.fmt_duration(0.0421) == "42.1 ms"
+    assert stats.fmt_duration(18.04) == "18.04 s"
+    assert stats.fmt_rate(144721.4) == "144,721"
+    assert stats.fmt_rate(6.04) == "6.0"
+    assert stats.fmt_ratio(10354.2) == "×10,354"
+    assert stats.fmt_ratio(2.04) == "×2.0"
+    assert stats.fmt_mb(204800) == "200 MiB"
+    assert stats.ratio(1.0, 0) is None
+    assert stats.ratio(3.0, 2.0) == 1.5
 
 
 def test_render_table() -> None:
-    table = harness.render_table(["model", "p50", "p90"], [["lstm", "1 ms", "2 ms"], ["a|b", 3, 4.5]])
+    table = stats.render_table(["model", "p50", "p90"], [["lstm", "1 ms", "2 ms"], ["a|b", 3, 4.5]])
     assert table.splitlines() == [
         "| model | p50 | p90 |",
         "| --- | ---: | ---: |",
         "| lstm | 1 ms | 2 ms |",
         "| a\\|b | 3 | 4.5 |",
     ]
-    assert harness.render_table(["a", "b"], [], "rl").splitlines()[1] == "| ---: | --- |"
+    assert stats.render_table(["a", "b"], [], "rl").splitlines()[1] == "| ---: | --- |"
     with pytest.raises(ValueError, match="cells"):
-        harness.render_table(["a", "b"], [["only one"]])
+        stats.render_table(["a", "b"], [["only one"]])
     with pytest.raises(ValueError, match="align"):
-        harness.render_table(["a", "b"], [], "l")
+        stats.render_table(["a", "b"], [], "l")
 
 
 def test_dig() -> None:
     data = {"http": {"onnx-w1": {"runs": {"predict@1": {"p50": 0.001}}}}, "t": {"64": 5}}
-    assert harness.dig(data, "http", "onnx-w1", "runs", "predict@1", "p50") == 0.001
-    assert harness.dig(data, "t", 64) == 5
-    assert harness.dig(data, "http", "missing", "runs") is None
-    assert harness.dig(None, "x") is None
+    assert stats.dig(data, "http", "onnx-w1", "runs", "predict@1", "p50") == 0.001
+    assert stats.dig(data, "t", 64) == 5
+    assert stats.dig(data, "http", "missing", "runs") is None
+    assert stats.dig(None, "x") is None
 
 
 def _fake_results() -> dict:
     lat = {"n": 100, "median": 2e-5, "p90": 3e-5, "p99": 4e-5, "mean": 2e-5}
-    thr = {str(b): {"per_s": 1000.0 * b, "per_s_elapsed": 900.0 * b, "calls": 10} for b in harness.BATCHES}
-    ours = {m: {"latency": lat, "throughput": thr, "forecast": lat} for m in harness.MODELS}
+    thr = {str(b): {"per_s": 1000.0 * b, "per_s_elapsed": 900.0 * b, "calls": 10} for b in config.BATCHES}
+    ours = {m: {"latency": lat, "throughput": thr, "forecast": lat} for m in config.MODELS}
     nb = {
         m: {
             "latency": {**lat, "median": 0.07},
@@ -224,7 +224,7 @@ def _fake_results() -> dict:
             "forecast_steps_timed": 20,
             "forecast_251_est_s": 17.6,
         }
-        for m in harness.MODELS
+        for m in config.MODELS
     }
     run = {"requests": 5000, "duration_s": 5.0, "rps": 1000.0, "p50": 0.001, "p75": 0.0012, "p90": 0.0015}
     run |= {"p99": 0.003, "non2xx": 0, "errors": 0}
@@ -241,7 +241,7 @@ def _fake_results() -> dict:
         "workers": 1,
         "env": {},
         "cmd": "forecast-serve --workers 1",
-        "runs": {f"{e}@{c}": {**run, "rps": 4000.0} if e == "healthz" else run for e, c in harness.FULL_PLAN},
+        "runs": {f"{e}@{c}": {**run, "rps": 4000.0} if e == "healthz" else run for e, c in http_bench.FULL_PLAN},
         "memory_warm": mem,
         "memory_after": mem,
         "soak": {"answered": 50_000, "soak_requests": 1000, "soak_s": 1.0, "non2xx": 0, "errors": 0},
@@ -290,7 +290,7 @@ def _fake_results() -> dict:
 
 
 def test_render_report_marks_targets() -> None:
-    text = harness.render_report(_fake_results())
+    text = report.render_report(_fake_results())
     assert text.startswith("# Benchmarks\n")
     assert "- Command: `.venv/bin/python benchmarks/run.py`" in text
     key = text.split("## Key figures against the targets")[1].split("## 1.")[0]
