@@ -9,21 +9,26 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 
 from service import __version__
-from service.api.routes import health, metrics, models, v2
+from service.api import health, metrics
+from service.api.v1.errors import install_dataplane_errors
+from service.api.v1.routes import router as v1_router
+from service.api.v2.routes import router as v2_router
 from service.core.config import Settings
 from service.core.errors import install_error_handlers
 from service.core.limits import BodyLimitMiddleware
 from service.core.metrics import Metrics, MetricsMiddleware
-from service.core.registry import ModelRegistry
+from service.dataplane import DataPlane, ModelRegistry
 
-DESCRIPTION = """Next-step and recursive multi-step forecasts of a daily price series from LSTM and GRU
-models (and their mean, `ensemble`), trained offline by `forecast-train`. Inputs and outputs are in
-price units; every input window holds the model's window length of consecutive daily values, oldest first."""
+DESCRIPTION = """Next-step and recursive multi-step forecasts of daily prices from LSTM and GRU models (and
+their mean, the ensembles), trained offline by `forecast-train`: `lstm`, `gru`, `ensemble` on one price
+column (IBM's High), `ohlc-lstm`, `ohlc-gru`, `ohlc-ensemble` on Open/High/Low/Close bars of any ticker.
+Inputs and outputs are in price units; every input window holds the model's window length of
+consecutive trading days, oldest first (see `GET /v1/models` for each model's inputs)."""
 
 
 @contextlib.asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    registry: ModelRegistry = app.state.registry
+    registry: ModelRegistry = app.state.dataplane.registry
     # Load in a worker thread: the server answers /healthz (and /readyz 503) while models load.
     loading = asyncio.create_task(asyncio.to_thread(registry.load))
     try:
@@ -48,12 +53,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app_metrics = Metrics()
     app.state.settings = settings
     app.state.metrics = app_metrics
-    app.state.registry = ModelRegistry(settings, app_metrics)
+    app.state.dataplane = DataPlane(ModelRegistry(settings, app_metrics), settings, app_metrics)
     install_error_handlers(app)
+    install_dataplane_errors(app)
     app.include_router(health.router)
     app.include_router(metrics.router)
-    app.include_router(models.router)
-    app.include_router(v2.router)
+    app.include_router(v1_router)
+    app.include_router(v2_router)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=app_metrics)  # outermost: counts 413/415 too
     return app

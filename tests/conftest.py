@@ -14,7 +14,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
-COMMITTED_ARTIFACTS = REPO / "artifacts"
+ARTIFACTS_ROOT = REPO / "artifacts"
+COMMITTED_ARTIFACTS = ARTIFACTS_ROOT / "ibm-high"
 TINY_WINDOW = 20
 
 

@@ -11,8 +11,7 @@ from fastapi.security import APIKeyHeader
 from service.core.config import Settings
 from service.core.errors import ApiError
 from service.core.metrics import Metrics
-from service.core.registry import ModelRegistry
-from service.inference.predictor import Predictor
+from service.dataplane import DataPlane, ModelRegistry, ServedModel
 
 _api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="required when FORECAST_API_KEY is set")
 
@@ -21,8 +20,12 @@ async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
+async def get_dataplane(request: Request) -> DataPlane:
+    return request.app.state.dataplane
+
+
 async def get_registry(request: Request) -> ModelRegistry:
-    return request.app.state.registry
+    return request.app.state.dataplane.registry
 
 
 async def get_metrics(request: Request) -> Metrics:
@@ -30,8 +33,23 @@ async def get_metrics(request: Request) -> Metrics:
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+DataPlaneDep = Annotated[DataPlane, Depends(get_dataplane)]
 RegistryDep = Annotated[ModelRegistry, Depends(get_registry)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
+
+
+async def get_model(name: str, dataplane: DataPlaneDep) -> ServedModel:
+    """The served model named in the path: resolved before the body, so an unknown model is a 404
+    whatever the body holds."""
+    return dataplane.model(name)
+
+
+async def get_model_version(name: str, version: str, dataplane: DataPlaneDep) -> ServedModel:
+    return dataplane.model(name, version)
+
+
+ModelDep = Annotated[ServedModel, Depends(get_model)]
+ModelVersionDep = Annotated[ServedModel, Depends(get_model_version)]
 
 
 async def require_api_key(settings: SettingsDep, key: Annotated[str | None, Security(_api_key_header)]) -> None:
@@ -43,10 +61,3 @@ async def require_api_key(settings: SettingsDep, key: Annotated[str | None, Secu
         raise ApiError(
             401, "unauthorized", "missing or invalid X-API-Key header", headers={"WWW-Authenticate": "ApiKey"}
         )
-
-
-async def get_predictor(name: str, registry: RegistryDep) -> Predictor:
-    return registry.get(name)
-
-
-PredictorDep = Annotated[Predictor, Depends(get_predictor)]

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-# The committed artifacts sit beside the packages in a checkout and in the container (/app).
+# The committed model sets sit beside the packages in a checkout and in the container (/app).
 DEFAULT_ARTIFACTS_DIR = Path(__file__).resolve().parents[2] / "artifacts"
-SERVABLE_MODELS = ("lstm", "gru", "ensemble")
+# Model names as the URL path carries them (they come from the manifests: lstm, ohlc-gru, ...).
+MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
 class Settings(BaseSettings):
@@ -18,8 +20,9 @@ class Settings(BaseSettings):
 
     artifacts_dir: Path = DEFAULT_ARTIFACTS_DIR
     backend: Literal["onnx", "keras"] = "onnx"
-    models: Annotated[tuple[str, ...], NoDecode] = Field(
-        default=SERVABLE_MODELS, description="comma-separated subset of lstm,gru,ensemble"
+    # None: every model of every set found under artifacts_dir.
+    models: Annotated[tuple[str, ...] | None, NoDecode] = Field(
+        default=None, description="comma-separated subset of the served models (default: all found)"
     )
     # Ready when every configured model loaded; with False, ready as soon as one did (the broken
     # ones answer 503).
@@ -48,16 +51,18 @@ class Settings(BaseSettings):
     @classmethod
     def _split_models(cls, value: object) -> object:
         if isinstance(value, str):
-            value = tuple(part.strip() for part in value.split(",") if part.strip())
+            value = tuple(part.strip() for part in value.split(",") if part.strip()) or None
         return value
 
     @field_validator("models")
     @classmethod
-    def _known_models(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        unknown = [m for m in value if m not in SERVABLE_MODELS]
-        if unknown or not value:
+    def _valid_names(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if value is None:
+            return None
+        bad = [m for m in value if not MODEL_NAME.match(m)]
+        if bad or not value:
             raise ValueError(
-                f"models must be a non-empty subset of {','.join(SERVABLE_MODELS)}; got {unknown or 'none'}"
+                f"models must be a non-empty list of model names (e.g. lstm,ohlc-gru); got {bad or 'none'}"
             )
         return tuple(dict.fromkeys(value))
 

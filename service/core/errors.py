@@ -63,11 +63,15 @@ def error_response(
     return JSONResponse(error_body(status, code, message, details), status_code=status, headers=headers)
 
 
+# Branch tags of the /v1 window union (a price list or OHLC columns): not part of the client's field path.
+_UNION_TAGS = frozenset({"prices", "bars"})
+
+
 def field_path(loc: tuple[Any, ...] | list[Any]) -> str:
     """``("body", "windows", 2, 5)`` -> ``windows[2][5]``."""
     out = ""
     for part in loc:
-        if part == "body" and not out:
+        if (part == "body" and not out) or part in _UNION_TAGS:
             continue
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out or "body"

@@ -91,7 +91,7 @@ def test_probes_use_the_service_endpoints(manifests: dict[str, dict], exposed_po
 
 
 def test_probe_paths_exist_in_the_app() -> None:
-    from service.api.routes import health, metrics
+    from service.api import health, metrics
 
     paths = {r.path for r in health.router.routes} | {r.path for r in metrics.router.routes}  # type: ignore[attr-defined]
     assert {"/healthz", "/readyz", "/metrics"} <= paths

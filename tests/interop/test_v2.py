@@ -53,6 +53,7 @@ def test_model_metadata(app_client: TestClient) -> None:
         "platform": "onnxruntime",
         "inputs": [{"name": "window", "datatype": "FP32", "shape": [-1, W]}],
         "outputs": [{"name": "prediction", "datatype": "FP32", "shape": [-1, 1]}],
+        "parameters": {"input_columns": ["high"], "output_columns": ["high"]},
     }
     assert app_client.get(f"/v2/models/ensemble/versions/{v1['version']}").json() == meta
     assert "no version 'x'" in error_of(app_client.get("/v2/models/ensemble/versions/x"), 404)

@@ -96,12 +96,10 @@ def test_a_long_forecast_gives_its_worker_back(tiny_artifacts: Path) -> None:
     client = start_client(artifacts_dir=tiny_artifacts, request_timeout_s=0.2, batching=False)
     try:
         wait_ready(client)
-        registry = client.app.state.registry  # type: ignore[attr-defined]
-        predictor = registry.predictors["gru"]
+        model = client.app.state.dataplane.registry.get("gru")  # type: ignore[attr-defined]
+        predictor = model.predictor
         slow = SlowBackend(predictor.backends[0], delay=0.02)
-        registry.predictors["gru"] = Predictor(
-            name="gru", version=predictor.version, scaler=predictor.scaler, backends=[slow]
-        )
+        model.predictor = Predictor(name="gru", version=predictor.version, scaler=predictor.scaler, backends=[slow])
         response = client.post("/v1/models/gru/forecast", json={"window": GOOD, "horizon": 365})
         error = check_error(response, 504, "deadline_exceeded")
         done = int(re.search(r"\((\d+) of 365", error["message"]).group(1))  # type: ignore[union-attr]

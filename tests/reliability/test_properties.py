@@ -20,9 +20,9 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from service.api.v1.schemas import FLOAT32_MAX, ForecastRequest, PredictRequest
 from service.inference.loader import load_artifacts
 from service.inference.predictor import Predictor
-from service.schemas import FLOAT32_MAX, ForecastRequest, PredictRequest
 from tests.reliability.conftest import GOOD, W, check_error
 
 JSON = {"content-type": "application/json"}

@@ -40,7 +40,7 @@ OPERATIONS = sorted(
     for method in item
 )
 CASES: Counter[str] = Counter()
-# Known problem in service/api/routes/v2.py (not this suite's file): a body FastAPI cannot decode (bytes that
+# Known problem in service/api/v2/ (not this suite's file): a body FastAPI cannot decode (bytes that
 # are not UTF-8) raises Starlette's HTTPException, which V2Route does not convert, so the v2 route answers
 # 400 in the /v1 error shape instead of its documented {"error": "..."}.
 STATUSES: Counter[int] = Counter()
@@ -67,7 +67,7 @@ def api_schema(tiny_artifacts: Path) -> Any:
     # With an API key configured, so the schema's X-API-Key security scheme is live and checked both ways.
     app = create_app(Settings(artifacts_dir=tiny_artifacts, api_key=API_KEY))
     loaded = schemathesis.openapi.from_asgi("/openapi.json", app)  # starts the app's lifespan (model loading)
-    registry = app.state.registry
+    registry = app.state.dataplane.registry
     deadline = time.monotonic() + 90
     while registry.state == "loading":
         assert time.monotonic() < deadline, "the models never loaded"
@@ -84,10 +84,11 @@ def test_operation_conforms_to_its_schema(api_schema: Any, method: str, path: st
     # served version) to reach validation and the models; the other half keep generated ones (404s).
     fixed: list[dict[str, str] | None] = [None]
     if "{name}" in path:
-        predictors = api_schema.app.state.registry.predictors
-        fixed = [None] * len(predictors)
-        for name, predictor in predictors.items():
-            fixed.append({"name": name, "version": predictor.version} if "{version}" in path else {"name": name})
+        registry = api_schema.app.state.dataplane.registry
+        models = {name: registry.get(name) for name in registry.names()}
+        fixed = [None] * len(models)
+        for name, model in models.items():
+            fixed.append({"name": name, "version": model.version} if "{version}" in path else {"name": name})
     strategies = [
         operation.as_strategy(generation_mode=mode, path_parameters=params)
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
@@ -100,7 +101,7 @@ def test_operation_conforms_to_its_schema(api_schema: Any, method: str, path: st
             valid_bodies(kind).flatmap(
                 lambda body, name=name: operation.as_strategy(path_parameters={"name": name}, body=body)
             )
-            for name in api_schema.app.state.registry.predictors
+            for name in api_schema.app.state.dataplane.registry.names()
         ]
     cases = st.one_of(*strategies)
 

@@ -148,7 +148,7 @@ def test_error_responses_carry_no_traces_or_paths(
             "504": client.post("/v1/models/lstm/forecast", json={"window": GOOD, "horizon": 50}),
         }
         # An unexpected exception whose message names internal paths: 500 in the shape, nothing of it shown.
-        registry = client.app.state.registry  # type: ignore[attr-defined]
+        gru = client.app.state.dataplane.registry.get("gru")  # type: ignore[attr-defined]
 
         class Exploding:
             kind, window = "test", 20
@@ -156,8 +156,7 @@ def test_error_responses_carry_no_traces_or_paths(
             def predict(self, windows: np.ndarray) -> np.ndarray:
                 raise RuntimeError('File "/work/main/service/secret.py", line 3: boom at /tmp/x')
 
-        gru = registry.predictors["gru"]
-        monkeypatch.setitem(registry.predictors, "gru", dataclasses.replace(gru, backends=[Exploding()]))
+        monkeypatch.setattr(gru, "predictor", dataclasses.replace(gru.predictor, backends=[Exploding()]))
         with caplog.at_level(logging.ERROR, logger="service.errors"):
             crashed = client.post("/v1/models/gru/predict", json={"window": GOOD})
     finally:

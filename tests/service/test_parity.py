@@ -165,7 +165,7 @@ def test_predictor_matches_keras_on_every_window(
     name: str,
 ) -> None:
     """The in-process predictor, on more windows than one request may hold (the keras backend chunks them)."""
-    predictor: Predictor = clients[backend].app.state.registry.predictors[name]  # type: ignore[attr-defined]
+    predictor: Predictor = clients[backend].app.state.dataplane.registry.get(name).predictor  # type: ignore[attr-defined]
     assert len(windows) > 300
     assert_same_prices(predictor.predict(windows), reference(name, windows), scaling)
 
@@ -198,7 +198,7 @@ def test_forecast_is_the_step_by_step_loop(
     backend: str,
     name: str,
 ) -> None:
-    predictor: Predictor = clients[backend].app.state.registry.predictors[name]  # type: ignore[attr-defined]
+    predictor: Predictor = clients[backend].app.state.dataplane.registry.get(name).predictor  # type: ignore[attr-defined]
     for i, origin in enumerate(origins):
         recursive = predictor.forecast(origin, HORIZON)
         assert recursive.shape == (HORIZON,)

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from service.core.registry import ModelRegistry
+from service.dataplane import ModelRegistry
 
 W = 20
 WINDOW = [100.0 + i for i in range(W)]

@@ -4,9 +4,16 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 
 from service.api.deps import RegistryDep
-from service.schemas import Status
+
+
+class Status(BaseModel):
+    status: str
+    reason: str | None = None
+    models: dict[str, str] = Field(default_factory=dict)
+
 
 router = APIRouter(tags=["probes"])
 

@@ -1,13 +1,18 @@
-"""Request and response bodies of the HTTP API (validation rules live here, logic does not)."""
+"""/v1 wire types: request and response bodies and their type rules (the value rules live in the dataplane).
+
+A window is either a list of prices (univariate models such as ``lstm``) or an object of four equally
+long price lists, ``{"open", "high", "low", "close"}`` (the OHLC models such as ``ohlc-gru``); which one
+a model takes is in ``GET /v1/models``.
+"""
 
 from __future__ import annotations
 
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 
-FLOAT32_MAX = 3.4028234663852886e38
+from service.dataplane.rules import FLOAT32_MAX
 
 # Strict: "1.5", true and null are refused rather than coerced; JSON NaN/Infinity are refused.
 Price = Annotated[
@@ -17,6 +22,36 @@ Price = Annotated[
 Window = Annotated[list[Price], Field(min_length=1, description="consecutive daily prices, oldest first")]
 
 _EXAMPLE_WINDOW: list[Any] = [round(150 + 0.05 * i, 2) for i in range(60)]
+
+
+class OhlcWindow(BaseModel):
+    """One window of daily bars as four equally long columns, oldest first."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    open: Window
+    high: Window
+    low: Window
+    close: Window
+
+
+def _window_kind(value: Any) -> str:
+    return "bars" if isinstance(value, dict | OhlcWindow) else "prices"
+
+
+# The tag names are dropped from error locations (service.core.errors.field_path): clients see
+# ``window[3]`` or ``window.high[3]``, not the union's branch.
+AnyWindow = Annotated[
+    Annotated[Window, Tag("prices")] | Annotated[OhlcWindow, Tag("bars")],
+    Discriminator(_window_kind),
+]
+
+
+class Bar(BaseModel):
+    open: float
+    high: float
+    low: float
+    close: float
 
 
 IntervalLevels = Annotated[
@@ -31,10 +66,13 @@ def _unique_levels(levels: list[int] | None) -> list[int] | None:
     return sorted(levels) if levels is not None else None
 
 
+Values = list[float] | list[Bar]
+
+
 class Interval(BaseModel):
     level: int = Field(description="nominal coverage in percent")
-    lower: list[float]
-    upper: list[float]
+    lower: Values = Field(description="shaped like the point answer: prices, or bars for OHLC models")
+    upper: Values
 
 
 class PredictRequest(BaseModel):
@@ -42,8 +80,8 @@ class PredictRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"window": _EXAMPLE_WINDOW}]})
 
-    window: Window | None = None
-    windows: Annotated[list[Window], Field(min_length=1)] | None = None
+    window: AnyWindow | None = None
+    windows: Annotated[list[AnyWindow], Field(min_length=1)] | None = None
     intervals: IntervalLevels | None = None
 
     _levels = field_validator("intervals")(_unique_levels)
@@ -54,7 +92,7 @@ class PredictRequest(BaseModel):
             raise ValueError("give exactly one of 'window' or 'windows'")
         return self
 
-    def batch(self) -> list[list[float]]:
+    def batch(self) -> list[list[float] | OhlcWindow]:
         return [self.window] if self.window is not None else list(self.windows or [])
 
 
@@ -64,7 +102,7 @@ class ForecastRequest(BaseModel):
         json_schema_extra={"examples": [{"window": _EXAMPLE_WINDOW, "horizon": 5, "intervals": [80, 95]}]},
     )
 
-    window: Window
+    window: AnyWindow
     horizon: Annotated[int, Field(strict=True, ge=1, description="steps to forecast (at most the server's max)")]
     intervals: IntervalLevels | None = None
 
@@ -74,7 +112,7 @@ class ForecastRequest(BaseModel):
 class PredictResponse(BaseModel):
     model: str
     version: str
-    predictions: list[float] = Field(description="the next value after each window, in price units")
+    predictions: Values = Field(description="the next value (or bar) after each window, in price units")
     intervals: list[Interval] | None = Field(default=None, description="bounds per window, when requested")
     warnings: list[str] = Field(default_factory=list)
 
@@ -83,7 +121,7 @@ class ForecastResponse(BaseModel):
     model: str
     version: str
     horizon: int
-    forecast: list[float] = Field(description="values for steps 1..horizon, each fed back as input to the next")
+    forecast: Values = Field(description="values (or bars) for steps 1..horizon, each fed back as input to the next")
     intervals: list[Interval] | None = Field(default=None, description="bounds per step, when requested")
     warnings: list[str] = Field(default_factory=list)
 
@@ -112,12 +150,16 @@ class ModelInfo(BaseModel):
     name: str
     version: str
     description: str
+    model_set: str = Field(description="the artifact directory the model comes from")
+    kind: Literal["univariate", "ohlc"]
+    inputs: list[str] = Field(description="the columns of each input step, in order")
+    outputs: list[str] = Field(description="the columns of each predicted step, in order")
     backend: str
     trained_at: datetime
     target_column: str
     window: int
     training_dates: DateRange
-    training_values: ValueRange
+    training_values: ValueRange | None = Field(default=None, description="univariate models: the scaler's range")
     parameters: int
     recipe: str | None = None
     hyperparameters: dict[str, Any] = Field(default_factory=dict)
@@ -131,12 +173,6 @@ class ModelInfo(BaseModel):
 
 class ModelList(BaseModel):
     models: list[ModelInfo]
-
-
-class Status(BaseModel):
-    status: str
-    reason: str | None = None
-    models: dict[str, str] = Field(default_factory=dict)
 
 
 class ErrorDetail(BaseModel):

@@ -1,0 +1,157 @@
+"""/v1 codec: request bodies to dataplane requests for a given model, dataplane results to bodies."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from service.api.v1.schemas import (
+    Bar,
+    ForecastRequest,
+    ForecastResponse,
+    Interval,
+    ModelInfo,
+    OhlcWindow,
+    PredictRequest,
+    PredictResponse,
+)
+from service.dataplane import InferenceRequest, InferenceResult, InvalidInput, ModelCard
+
+
+def _row(window: list[float] | OhlcWindow, card: ModelCard, where: str) -> np.ndarray:
+    """One window as the model's input array, or a 422 naming what does not fit."""
+    if card.kind == "univariate":
+        if isinstance(window, OhlcWindow):
+            raise InvalidInput(
+                where, "array", f"model {card.name!r} takes a list of {card.window} prices, not columns", "a list"
+            )
+        if len(window) != card.window:
+            raise InvalidInput(
+                where,
+                "length",
+                f"expected {card.window} values, got {len(window)}",
+                f"must hold exactly {card.window} values",
+            )
+        return np.asarray(window, dtype=np.float64)
+    if not isinstance(window, OhlcWindow):
+        columns = ", ".join(card.inputs)
+        raise InvalidInput(
+            where,
+            "object",
+            f"model {card.name!r} takes an object of {len(card.inputs)} price lists ({columns})",
+            f"an object with {columns}",
+        )
+    per_column: list[list[float]] = []
+    for column in card.inputs:
+        values = getattr(window, column)
+        if len(values) != card.window:
+            raise InvalidInput(
+                f"{where}.{column}",
+                "length",
+                f"expected {card.window} values, got {len(values)}",
+                f"must hold exactly {card.window} values",
+            )
+        per_column.append(values)
+    return np.asarray(per_column, dtype=np.float64).T
+
+
+def _locator(field: str, card: ModelCard, single: bool) -> Any:
+    def locate(index: tuple[int, ...]) -> str:
+        row = "" if single else f"[{index[0]}]"
+        if card.kind == "univariate":
+            return f"{field}{row}[{index[1]}]"
+        return f"{field}{row}.{card.inputs[index[2]]}[{index[1]}]"
+
+    return locate
+
+
+def decode_predict(body: PredictRequest, card: ModelCard) -> InferenceRequest:
+    field = "window" if body.window is not None else "windows"
+    rows = body.batch()
+    x = np.stack([_row(w, card, field if field == "window" else f"{field}[{i}]") for i, w in enumerate(rows)])
+    return InferenceRequest(
+        inputs=x, intervals=tuple(body.intervals or ()), field=field, locate=_locator(field, card, field == "window")
+    )
+
+
+def decode_forecast(body: ForecastRequest, card: ModelCard) -> InferenceRequest:
+    x = _row(body.window, card, "window")[None]
+    return InferenceRequest(
+        inputs=x,
+        horizon=body.horizon,
+        intervals=tuple(body.intervals or ()),
+        field="window",
+        locate=_locator("window", card, True),
+    )
+
+
+def _values(values: np.ndarray, outputs: Sequence[str]) -> list[Any]:
+    """(k, outputs) -> prices, or bars for multi-column models."""
+    if len(outputs) == 1:
+        return [float(v) for v in values[:, 0]]
+    return [Bar(**dict(zip(outputs, map(float, row), strict=True))) for row in values]
+
+
+def encode_predict(result: InferenceResult) -> PredictResponse:
+    values = result.values[:, 0, :]
+    intervals = [
+        Interval(level=level, lower=_values(lo[:, 0, :], result.outputs), upper=_values(hi[:, 0, :], result.outputs))
+        for level, lo, hi in result.intervals
+    ] or None
+    return PredictResponse(
+        model=result.model,
+        version=result.version,
+        predictions=_values(values, result.outputs),
+        intervals=intervals,
+        warnings=result.warnings,
+    )
+
+
+def encode_forecast(result: InferenceResult) -> ForecastResponse:
+    values = result.values[0]
+    intervals = [
+        Interval(level=level, lower=_values(lo[0], result.outputs), upper=_values(hi[0], result.outputs))
+        for level, lo, hi in result.intervals
+    ] or None
+    return ForecastResponse(
+        model=result.model,
+        version=result.version,
+        horizon=values.shape[0],
+        forecast=_values(values, result.outputs),
+        intervals=intervals,
+        warnings=result.warnings,
+    )
+
+
+def model_info(card: ModelCard, ready: bool, error: str | None) -> ModelInfo:
+    start, end = card.training_dates
+    return ModelInfo.model_validate(
+        {
+            "name": card.name,
+            "version": card.version,
+            "description": card.description,
+            "model_set": card.model_set,
+            "kind": card.kind,
+            "inputs": list(card.inputs),
+            "outputs": list(card.outputs),
+            "backend": card.backend,
+            "trained_at": card.trained_at,
+            "target_column": card.target_column,
+            "window": card.window,
+            "training_dates": {"start": start, "end": end},
+            "training_values": (
+                {"min": card.training_values[0], "max": card.training_values[1]} if card.training_values else None
+            ),
+            "parameters": card.parameters,
+            "recipe": card.recipe,
+            "hyperparameters": card.hyperparameters,
+            "members": list(card.members),
+            "test_metrics": card.test_metrics,
+            "sequence_rmse": card.sequence_rmse,
+            "calibration": card.calibration,
+            "ready": ready,
+            "error": error,
+        }
+    )

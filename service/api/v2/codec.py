@@ -1,0 +1,141 @@
+"""Open Inference Protocol tensor codec: the ``window`` input tensor to prices, results to tensors.
+
+One input, ``window`` (FP32, shape ``[-1, W]`` for a univariate model, ``[-1, W, C]`` for a
+multi-column one, columns in the order the model metadata gives), one output, ``prediction``
+(``[-1, outputs]``). The request parameter ``horizon`` turns one window into a recursive forecast,
+returned as ``[1, horizon]`` (univariate) or ``[1, horizon, outputs]``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from service.api.v2.errors import BINARY_UNSUPPORTED, bad_request
+from service.api.v2.types import InferRequest, InferResponse, Parameters, TensorInput, TensorOutput
+from service.dataplane import InferenceRequest, InferenceResult, ModelCard
+
+INPUT_NAME = "window"
+OUTPUT_NAME = "prediction"
+DATATYPE = "FP32"
+
+
+def _nested_shape(data: Any, where: str, depth: int) -> list[int]:
+    """The shape of a rectangular nested list at most ``depth`` deep; 400 for a ragged or deeper one."""
+    if not isinstance(data, list):
+        return []
+    if depth == 0:
+        raise bad_request(f"{where}: data is nested deeper than its shape")
+    if not data:
+        return [0]
+    shapes = [_nested_shape(item, where, depth - 1) for item in data]
+    if any(s != shapes[0] for s in shapes):
+        raise bad_request(f"{where}: nested data is ragged (rows of different lengths)")
+    return [len(data), *shapes[0]]
+
+
+def _flatten(data: Any) -> list[Any]:
+    if not isinstance(data, list):
+        return [data]
+    out: list[Any] = []
+    for item in data:
+        out.extend(_flatten(item) if isinstance(item, list) else [item])
+    return out
+
+
+def _shape_text(card: ModelCard) -> str:
+    return ", ".join(str(d) for d in ("N", *card.input_shape))
+
+
+def _windows(tensor: TensorInput, card: ModelCard) -> np.ndarray:
+    """Validate the ``window`` tensor's layout and types; return prices shaped (n, *input_shape)."""
+    where = f"input {tensor.name!r}"
+    if tensor.datatype != DATATYPE:
+        raise bad_request(f"{where}: datatype {tensor.datatype!r} is not supported; the model expects {DATATYPE}")
+    if tensor.data is None:
+        binary = tensor.parameters is not None and "binary_data_size" in tensor.parameters
+        raise bad_request(f"{where}: {BINARY_UNSUPPORTED}" if binary else f"{where}: 'data' is required")
+    shape, one = tensor.shape, list(card.input_shape)
+    if len(shape) not in (len(one), len(one) + 1):
+        single = ", ".join(map(str, one))
+        raise bad_request(f"{where}: shape {shape} must be [{_shape_text(card)}] (or [{single}] for one window)")
+    if shape[len(shape) - len(one) :] != one:
+        what = "the model's window" if len(one) == 1 else "the model's window and columns"
+        last = card.window if len(one) == 1 else one
+        raise bad_request(f"{where}: the last dimension must be {what} {last}, got shape {shape}")
+    rows = shape[0] if len(shape) == len(one) + 1 else 1
+    if rows < 1:
+        raise bad_request(f"{where}: shape {shape} holds no window")
+    nested = isinstance(tensor.data, list) and any(isinstance(v, list) for v in tensor.data)
+    if nested:
+        got = _nested_shape(tensor.data, where, len(shape))
+        if got != shape:
+            raise bad_request(f"{where}: nested data has shape {got}, but the declared shape is {shape}")
+    values = _flatten(tensor.data)
+    size = rows * int(np.prod(one))
+    if len(values) != size:
+        raise bad_request(f"{where}: shape {shape} needs {size} values, data holds {len(values)}")
+    for i, v in enumerate(values):
+        # bool is an int subclass: refuse true/false rather than reading them as 1/0.
+        if not isinstance(v, int | float) or isinstance(v, bool):
+            raise bad_request(
+                f"{where}: {_element(i, card)} is {v!r}; every value must be a finite positive number (a price)"
+            )
+    return np.asarray(values, dtype=np.float64).reshape(rows, *one)
+
+
+def _element(flat: int, card: ModelCard) -> str:
+    per_window = int(np.prod(card.input_shape))
+    window, rest = divmod(flat, per_window)
+    if len(card.input_shape) == 1:
+        return f"data[{flat}] (window {window}, position {rest})"
+    position, column = divmod(rest, card.input_shape[1])
+    return f"data[{flat}] (window {window}, position {position}, column {card.inputs[column]!r})"
+
+
+def _horizon(parameters: Parameters | None) -> int | None:
+    if not parameters or "horizon" not in parameters:
+        return None
+    horizon = parameters["horizon"]
+    if isinstance(horizon, bool) or not isinstance(horizon, int):
+        raise bad_request(f"parameter 'horizon' must be an integer, got {horizon!r}")
+    if horizon < 1:
+        raise bad_request(f"parameter 'horizon' must be at least 1, got {horizon}")
+    return horizon
+
+
+def decode_infer(body: InferRequest, card: ModelCard) -> InferenceRequest:
+    if len(body.inputs) != 1 or body.inputs[0].name != INPUT_NAME:
+        names = ", ".join(repr(t.name) for t in body.inputs)
+        raise bad_request(
+            f"model {card.name!r} takes exactly one input, {INPUT_NAME!r} ({DATATYPE}, shape [{_shape_text(card)}]); "
+            f"got {names}"
+        )
+    for out in body.outputs or []:
+        if out.name != OUTPUT_NAME:
+            raise bad_request(f"unknown output {out.name!r}; model {card.name!r} has one output, {OUTPUT_NAME!r}")
+    horizon = _horizon(body.parameters)
+    x = _windows(body.inputs[0], card)
+
+    def locate(index: tuple[int, ...]) -> str:
+        flat = int(np.ravel_multi_index(index, x.shape))
+        return f"input {INPUT_NAME!r}: {_element(flat, card)}"
+
+    return InferenceRequest(inputs=x, horizon=horizon, field=f"input {INPUT_NAME!r}", locate=locate)
+
+
+def encode_infer(result: InferenceResult, request_id: str | None) -> InferResponse:
+    values = result.values  # (n, horizon, outputs)
+    k = len(result.outputs)
+    if result.kind == "predict":
+        shape = [values.shape[0], k]
+    else:
+        shape = [1, values.shape[1]] if k == 1 else [1, values.shape[1], k]
+    return InferResponse(
+        model_name=result.model,
+        model_version=result.version,
+        id=request_id,
+        parameters={"warnings": "; ".join(result.warnings)} if result.warnings else None,
+        outputs=[TensorOutput(name=OUTPUT_NAME, datatype=DATATYPE, shape=shape, data=values.ravel().tolist())],
+    )

@@ -1,0 +1,84 @@
+"""How /v2 says an error: the protocol's ``{"error": "message"}`` shape, 400 for any bad request.
+
+The conversion happens in this package's route class, so the /v1 error shape stays untouched; the
+body guard's 413/415 and unmatched paths keep the service-wide shape.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from fastapi import Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from service.core.errors import ApiError, field_path
+from service.dataplane.errors import (
+    DataPlaneError,
+    DeadlineExceeded,
+    InvalidInput,
+    ModelNotFound,
+    ModelNotReady,
+    VersionNotFound,
+)
+
+BINARY_UNSUPPORTED = (
+    "binary tensor data is not supported; send the values as JSON in 'data' "
+    "(tritonclient: set_data_from_numpy(..., binary_data=False))"
+)
+_STATUS: dict[type[DataPlaneError], int] = {
+    ModelNotFound: 404,
+    VersionNotFound: 404,
+    ModelNotReady: 503,
+    InvalidInput: 400,
+    DeadlineExceeded: 504,
+}
+
+
+def error_json(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
+
+
+def bad_request(message: str) -> InvalidInput:
+    """A request the codec cannot read; the message is shown whole."""
+    return InvalidInput("request", "protocol", message, text=message)
+
+
+class V2Route(APIRoute):
+    """Answers every error of its routes in the protocol's ``{"error": "..."}`` shape (400, not 422)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def route_handler(request: Request) -> Response:
+            if "inference-header-content-length" in request.headers:
+                return error_json(400, BINARY_UNSUPPORTED)
+            try:
+                return await handler(request)
+            except DataPlaneError as exc:
+                headers = {"Retry-After": str(ModelNotReady.retry_after_s)} if isinstance(exc, ModelNotReady) else None
+                return error_json(_STATUS.get(type(exc), 500), exc.message, headers)
+            except ApiError as exc:  # the API key's 401
+                return error_json(400 if exc.status == 422 else exc.status, exc.message, exc.headers)
+            except RequestValidationError as exc:
+                return error_json(400, _validation_message(exc))
+            except StarletteHTTPException as exc:  # e.g. FastAPI's own 400 for a body that is not UTF-8
+                detail = exc.detail if isinstance(exc.detail, str) else "bad request"
+                return error_json(exc.status_code, detail, getattr(exc, "headers", None))
+
+        return route_handler
+
+
+def _validation_message(exc: RequestValidationError) -> str:
+    errors = list(exc.errors())
+    bad_json = next((e for e in errors if e["type"] == "json_invalid"), None)
+    if bad_json is not None:
+        loc = bad_json.get("loc") or ()
+        where = f" near character {loc[-1]}" if loc and isinstance(loc[-1], int) else ""
+        return f"request body is not valid JSON{where}"
+    if any(e["type"] == "model_attributes_type" and tuple(e.get("loc", ())) == ("body",) for e in errors):
+        return "request body must be a JSON object"
+    return "; ".join(f"{field_path(e.get('loc', ()))}: {e['msg']}" for e in errors[:3])

@@ -1,0 +1,128 @@
+"""Open Inference Protocol (KServe V2) REST routes: decode tensors, call the dataplane, encode tensors.
+
+Lets generic inference clients (tritonclient, KServe's v2 client, plain curl) call every model with the
+protocol's JSON tensor format (see :mod:`service.api.v2.codec` for the tensors). Not supported: the
+binary tensor data extension (send ``binary_data=False`` inputs; a request for a binary output is
+answered in JSON, which clients read the same way), and model repository/statistics endpoints.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import JSONResponse
+
+from service import __version__
+from service.api.deps import DataPlaneDep, ModelDep, ModelVersionDep, RegistryDep, require_api_key
+from service.api.v2 import codec
+from service.api.v2.errors import V2Route
+from service.api.v2.types import (
+    ErrorBody,
+    InferRequest,
+    InferResponse,
+    ModelMetadata,
+    ServerMetadata,
+    TensorMetadata,
+)
+from service.dataplane import DataPlane, ModelCard, ServedModel
+
+SERVER_NAME = "stock-forecast"
+# "parameters": requests may carry parameters (here: "horizon"). No binary_tensor_data, no shared memory.
+EXTENSIONS = ["parameters"]
+_PLATFORMS = {"onnx": "onnxruntime", "keras": "tensorflow"}
+_RETRY = {"Retry-After": "1"}
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorBody, "description": text}
+    for code, text in {
+        400: "bad request: malformed JSON, unknown tensor, wrong datatype/shape, invalid values, over a limit",
+        401: "missing or wrong API key",
+        404: "unknown model or version",
+        503: "model not loaded (yet)",
+        504: "a forecast ran past the server's time limit",
+    }.items()
+}
+
+# strict_content_type=False: tritonclient posts JSON without a Content-Type header.
+router = APIRouter(prefix="/v2", tags=["open inference protocol (v2)"], route_class=V2Route, strict_content_type=False)
+
+
+@router.get("", response_model=ServerMetadata, summary="Server metadata")
+async def server_metadata() -> ServerMetadata:
+    return ServerMetadata(name=SERVER_NAME, version=__version__, extensions=EXTENSIONS)
+
+
+@router.get("/health/live", summary="Liveness: 200 while the process runs")
+async def server_live() -> dict[str, bool]:
+    return {"live": True}
+
+
+@router.get("/health/ready", summary="Readiness: 200 once every configured model is loaded", responses=_ERRORS)
+async def server_ready(registry: RegistryDep) -> JSONResponse:
+    if registry.ready:
+        return JSONResponse({"ready": True})
+    return JSONResponse({"ready": False, "error": registry.reason or registry.state}, status_code=503, headers=_RETRY)
+
+
+def _metadata(card: ModelCard) -> ModelMetadata:
+    k = len(card.outputs)
+    return ModelMetadata(
+        name=card.name,
+        versions=[card.version],
+        platform=_PLATFORMS.get(card.backend, card.backend),
+        inputs=[TensorMetadata(name=codec.INPUT_NAME, datatype=codec.DATATYPE, shape=[-1, *card.input_shape])],
+        outputs=[TensorMetadata(name=codec.OUTPUT_NAME, datatype=codec.DATATYPE, shape=[-1, k])],
+        parameters={"input_columns": list(card.inputs), "output_columns": list(card.outputs)},
+    )
+
+
+@router.get("/models/{name}", response_model=ModelMetadata, responses=_ERRORS, summary="Model metadata")
+async def model_metadata(name: str, dataplane: DataPlaneDep) -> ModelMetadata:
+    return _metadata(dataplane.card(name))
+
+
+@router.get(
+    "/models/{name}/versions/{version}",
+    response_model=ModelMetadata,
+    responses=_ERRORS,
+    summary="Model metadata (one version)",
+)
+async def model_version_metadata(name: str, version: str, dataplane: DataPlaneDep) -> ModelMetadata:
+    return _metadata(dataplane.card(name, version))
+
+
+@router.get("/models/{name}/ready", responses=_ERRORS, summary="Model readiness: 200 once it can answer")
+async def model_ready(model: ModelDep) -> dict[str, Any]:
+    return {"name": model.name, "ready": True}
+
+
+@router.get("/models/{name}/versions/{version}/ready", responses=_ERRORS, summary="Model readiness (one version)")
+async def model_version_ready(model: ModelVersionDep) -> dict[str, Any]:
+    return {"name": model.name, "ready": True}
+
+
+async def _infer(dataplane: DataPlane, model: ServedModel, body: InferRequest) -> InferResponse:
+    result = await dataplane.infer(model, codec.decode_infer(body, model.card))
+    return codec.encode_infer(result, body.id)
+
+
+_INFER: dict[str, Any] = {
+    "response_model": InferResponse,
+    "response_model_exclude_none": True,
+    "responses": _ERRORS,
+    "dependencies": [Depends(require_api_key)],
+}
+
+
+@router.post(
+    "/models/{name}/infer",
+    **_INFER,
+    summary="Inference: the next value after each window, or a forecast with parameters.horizon",
+)
+async def infer(body: InferRequest, model: ModelDep, dataplane: DataPlaneDep) -> InferResponse:
+    return await _infer(dataplane, model, body)
+
+
+@router.post("/models/{name}/versions/{version}/infer", **_INFER, summary="Inference (one version)")
+async def infer_version(body: InferRequest, model: ModelVersionDep, dataplane: DataPlaneDep) -> InferResponse:
+    return await _infer(dataplane, model, body)

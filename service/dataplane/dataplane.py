@@ -1,0 +1,175 @@
+"""The request pipeline, written once for every protocol (after KServe's ``protocol/dataplane.py``).
+
+A protocol decodes its wire format into an :class:`InferenceRequest` (prices as an array shaped for
+the model), calls :meth:`DataPlane.infer`, and encodes the :class:`InferenceResult`. Everything in
+between happens here, the same way for /v1 and /v2: model lookup and readiness, limits, the price
+rule, range warnings, the deadline, timing and metrics, the non-finite check and interval bounds.
+
+One concurrency policy for both protocols, the fastest measured (BENCHMARKS.md): a request whose
+model work is a handful of single steps runs right on the event loop, because a hop to the thread
+pool and back costs more than the work; anything larger, and any call that may wait on the
+micro-batcher, runs in the thread pool so the event loop never blocks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+from starlette.concurrency import run_in_threadpool
+
+from service.core.config import Settings
+from service.core.metrics import Metrics
+from service.dataplane.errors import DeadlineExceeded, InvalidInput, VersionNotFound
+from service.dataplane.model import ModelCard, ServedModel
+from service.dataplane.registry import ModelRegistry
+from service.dataplane.rules import Locator, check_finite_output, check_limit, check_prices, default_locator
+from service.inference.predictor import DeadlineExceeded as StepsDeadlineExceeded
+
+# Model steps (windows x forecast steps x ensemble members) cheap enough to run on the event loop.
+INLINE_MAX_STEPS = 8
+
+
+@dataclass(frozen=True)
+class InferenceRequest:
+    """Prices shaped ``(n, *model.card.input_shape)``; ``horizon`` None asks for the next step only."""
+
+    inputs: np.ndarray
+    horizon: int | None = None
+    intervals: tuple[int, ...] = ()
+    #: How the protocol names the input in messages ("window", "windows", "input 'window'").
+    field: str = "window"
+    #: Names one element of ``inputs`` for a price error; defaults to ``field[i][j]``.
+    locate: Locator | None = None
+    #: When the request arrived (``time.monotonic()``): the deadline counts from here.
+    received: float = dataclasses.field(default_factory=time.monotonic)
+
+
+@dataclass(frozen=True)
+class InferenceResult:
+    """Point values and bounds shaped ``(n, horizon, outputs)`` (horizon 1 for a next-step predict)."""
+
+    model: str
+    version: str
+    kind: Literal["predict", "forecast"]
+    outputs: tuple[str, ...]
+    values: np.ndarray
+    intervals: list[tuple[int, np.ndarray, np.ndarray]]
+    warnings: list[str]
+
+
+class DataPlane:
+    """What both protocols call; raises only :mod:`service.dataplane.errors`."""
+
+    def __init__(self, registry: ModelRegistry, settings: Settings, metrics: Metrics) -> None:
+        self.registry, self._settings, self._metrics = registry, settings, metrics
+
+    # --- metadata -----------------------------------------------------------------------------------
+
+    def model(self, name: str, version: str | None = None) -> ServedModel:
+        """The model to infer with: not found, wrong version or not ready raise domain errors."""
+        model = self.registry.get(name)
+        if version is not None and version != model.version:
+            raise VersionNotFound(name, version, model.version)
+        return model
+
+    def card(self, name: str, version: str | None = None) -> ModelCard:
+        card = self.registry.card(name)
+        if version is not None and version != card.version:
+            raise VersionNotFound(name, version, card.version)
+        return card
+
+    def cards(self) -> list[ModelCard]:
+        return self.registry.cards()
+
+    # --- inference ----------------------------------------------------------------------------------
+
+    async def infer(self, model: ServedModel, request: InferenceRequest) -> InferenceResult:
+        rows = int(request.inputs.shape[0]) if request.inputs.ndim else 0
+        steps = rows * (request.horizon or 1) * model.members
+        if steps <= INLINE_MAX_STEPS and not model.batched:
+            return self.infer_sync(model, request)
+        return await run_in_threadpool(self.infer_sync, model, request)
+
+    def infer_sync(self, model: ServedModel, request: InferenceRequest) -> InferenceResult:
+        """The whole pipeline, synchronously (the thread pool's entry, and the tests')."""
+        s, card = self._settings, model.card
+        x = np.asarray(request.inputs, dtype=np.float64)
+        self._check_input(card, x, request)
+        horizon = request.horizon
+        if horizon is not None:
+            check_limit(horizon, s.max_horizon, "horizon", "max_value", "horizon")
+        levels = self._check_levels(model, request.intervals)
+        warnings = model.warnings(x)
+        started = time.perf_counter()
+        if horizon is None:
+            kind: Literal["predict", "forecast"] = "predict"
+            values = model.predict(x)
+        else:
+            kind = "forecast"
+            deadline = request.received + s.request_timeout_s
+            if time.monotonic() > deadline:
+                raise DeadlineExceeded(s.request_timeout_s, 0, horizon)
+            try:
+                values = model.forecast(x, horizon, deadline)
+            except StepsDeadlineExceeded as exc:
+                raise DeadlineExceeded(s.request_timeout_s, exc.steps_done, exc.horizon) from None
+        m = self._metrics
+        m.inference_seconds.labels(card.name, kind).observe(time.perf_counter() - started)
+        m.predictions.labels(card.name, kind).inc(x.shape[0] * (horizon or 1))
+        if kind == "predict":
+            m.batch_size.labels(card.name).observe(x.shape[0])
+        check_finite_output(values, request.field)
+        bounds = [(level, *model.interval_bounds(level, values, x)) for level in levels]
+        if levels and horizon is not None and horizon > model.interval_max_horizon:
+            h = model.interval_max_horizon
+            warnings.append(
+                f"intervals beyond step {h} are not calibrated: they widen like a random walk's, by sqrt(h / {h})"
+            )
+        return InferenceResult(card.name, model.version, kind, card.outputs, values, bounds, warnings)
+
+    def _check_input(self, card: ModelCard, x: np.ndarray, request: InferenceRequest) -> None:
+        if x.ndim != 1 + len(card.input_shape) or x.shape[1:] != card.input_shape:
+            expected = ", ".join(str(d) for d in ("N", *card.input_shape))
+            raise InvalidInput(
+                request.field,
+                "shape",
+                f"windows of shape [{expected}] expected, got {list(x.shape)}",
+                f"shape [{expected}]",
+            )
+        rows = x.shape[0]
+        if rows < 1:
+            raise InvalidInput(request.field, "min_length", "holds no window", "at least one window")
+        if rows > self._settings.max_batch:
+            limit = self._settings.max_batch
+            raise InvalidInput(
+                request.field, "max_batch", f"batch of {rows} windows is over the limit of {limit}", f"at most {limit}"
+            )
+        if request.horizon is not None and rows != 1:
+            raise InvalidInput(request.field, "one_window", f"a forecast takes exactly one window, got {rows}")
+        check_prices(x, request.locate or default_locator(request.field))
+
+    @staticmethod
+    def _check_levels(model: ServedModel, levels: tuple[int, ...]) -> tuple[int, ...]:
+        if not levels:
+            return ()
+        have = model.interval_levels
+        if not have:
+            raise InvalidInput(
+                "intervals",
+                "available",
+                "this model's artifacts carry no interval calibration",
+                "no calibrated intervals",
+            )
+        missing = [level for level in levels if level not in have]
+        if missing:
+            raise InvalidInput(
+                "intervals",
+                "calibrated_level",
+                f"levels {missing} are not calibrated (have {list(have)})",
+                f"one of {list(have)}",
+            )
+        return tuple(levels)
