@@ -2,7 +2,7 @@
 
 Usage, from the repository root::
 
-    .venv/bin/python benchmarks/soak.py                          # 60 s on artifacts/, concurrency 64
+    .venv/bin/python benchmarks/soak.py                          # 60 s, committed artifacts, concurrency 64
     .venv/bin/python benchmarks/soak.py --duration 120 --json soak.json
     .venv/bin/python benchmarks/soak.py --artifacts /path/to/artifacts --duration 5
 
@@ -21,6 +21,14 @@ Exit status: 0 when no answer was wrong, no request failed and RSS grew less tha
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):
+    # Run as a script: the repository root replaces benchmarks/ at the head of sys.path, so that
+    # ``benchmarks.*`` and ``service.*`` import as packages.
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+
 import argparse
 import asyncio
 import bisect
@@ -30,20 +38,18 @@ import json
 import os
 import platform
 import random
-import signal
-import socket
-import subprocess
-import sys
 import tempfile
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
+from benchmarks.config import ARTIFACTS
+from benchmarks.server import ServerProcess, clean_env, rss_kib
+from benchmarks.server import start_server as start_server_process
+
 MODELS = ("lstm", "gru", "ensemble")
 KINDS = ("next_step", "batch", "forecast")
 WEIGHTS = (0.5, 0.25, 0.25)
@@ -51,85 +57,13 @@ RTOL = 1e-6  # served vs in-process prices; float32 noise between batch shapes i
 SEPARATION = 100 * RTOL  # least relative gap between two workload windows' answers: cross-talk cannot pass
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def rss_kib(pid: int) -> int:
-    """Resident set size of a process in KiB (VmRSS in /proc/<pid>/status)."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise RuntimeError(f"no VmRSS for pid {pid}")
-
-
-@dataclass
-class ServerProcess:
-    process: subprocess.Popen[bytes]
-    url: str
-    log: Path
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    def output(self, tail: int = 4000) -> str:
-        return self.log.read_text(encoding="utf-8", errors="replace")[-tail:]
-
-    def stop(self, timeout: float = 15.0) -> int:
-        """SIGTERM, wait for the graceful exit; kill if it does not come. Returns the exit status."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
-        return int(self.process.returncode)
-
-
 def start_server(artifacts: Path, log: Path, *, ready_timeout: float = 180.0, **env: str) -> ServerProcess:
     """Start ``forecast-serve`` on a free loopback port with one worker and wait until /readyz is 200."""
-    import httpx
-
-    serve = Path(sys.executable).parent / "forecast-serve"
-    if not serve.exists():
-        raise SystemExit(f"{serve} is missing: pip install -e '.[dev]' into this environment")
-    port = free_port()
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("FORECAST_") and k != "WEB_CONCURRENCY"}
-    environment.update(
-        {
-            "FORECAST_ARTIFACTS_DIR": str(artifacts),
-            "FORECAST_LOG_LEVEL": "warning",
-            "WEB_CONCURRENCY": "1",
-            "TF_CPP_MIN_LOG_LEVEL": "3",
-            **env,
-        }
+    environment = clean_env(
+        FORECAST_ARTIFACTS_DIR=str(artifacts), FORECAST_LOG_LEVEL="warning", WEB_CONCURRENCY="1", **env
     )
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [str(serve), "--host", "127.0.0.1", "--port", str(port)],
-            env=environment,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    server = ServerProcess(process, f"http://127.0.0.1:{port}", log)
-    deadline = time.monotonic() + ready_timeout
-    with httpx.Client(base_url=server.url, timeout=5.0) as client:
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"the server exited early ({process.returncode}):\n{server.output()}")
-            try:
-                if client.get("/readyz").status_code == 200:
-                    return server
-            except httpx.TransportError:
-                pass  # not listening yet
-            if time.monotonic() > deadline:
-                server.stop()
-                raise RuntimeError(f"the server was not ready within {ready_timeout} s:\n{server.output()}")
-            time.sleep(0.1)
+    # No --workers flag: WEB_CONCURRENCY says one, as a container's environment would.
+    return start_server_process(log, env=environment, workers=None, timeout=ready_timeout, poll=0.1)
 
 
 # --- the workload and its expected answers ---------------------------------------------------------------
@@ -507,7 +441,7 @@ def _ms(seconds: float | None) -> float | None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--artifacts", type=Path, default=REPO / "artifacts")
+    parser.add_argument("--artifacts", type=Path, default=ARTIFACTS)
     parser.add_argument("--duration", type=float, default=60.0, help="measured seconds (default 60)")
     parser.add_argument("--warmup", type=float, default=5.0, help="unmeasured seconds first (default 5)")
     parser.add_argument("--concurrency", type=int, default=64)
@@ -543,5 +477,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(REPO))
     raise SystemExit(main())

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,6 +14,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
+from benchmarks.server import ServerError, ServerProcess, free_port, serve_argv
 from service.core.config import Settings
 from service.main import create_app
 
@@ -30,7 +28,7 @@ class Server:
     host_port: str  # 127.0.0.1:PORT, the form tritonclient wants
     api_key: str
     window: int
-    process: subprocess.Popen[bytes]
+    handle: ServerProcess  # the process, its log, and how it stops
 
     def v1_predict(self, model: str, windows: np.ndarray) -> list[float]:
         """The /v1 answer for the same windows, straight over HTTP (the reference the interop tests compare to)."""
@@ -54,21 +52,8 @@ class Server:
         return list(r.json()["forecast"])
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def serve_command() -> Path:
-    """``forecast-serve`` of the interpreter running the tests (the project's .venv)."""
-    path = Path(sys.executable).parent / "forecast-serve"
-    if not path.exists():
-        pytest.fail(f"{path} is missing: install the project into the environment (pip install -e '.[dev]')")
-    return path
-
-
 def start_server(artifacts: Path, log: Path, **env: str) -> Server:
+    """``forecast-serve`` on a free port with the API key, ready; the test fails with its output otherwise."""
     port = free_port()
     environment = {
         **os.environ,
@@ -77,44 +62,14 @@ def start_server(artifacts: Path, log: Path, **env: str) -> Server:
         "FORECAST_LOG_LEVEL": "info",  # uvicorn then logs its graceful shutdown
         **env,
     }
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [str(serve_command()), "--host", "127.0.0.1", "--port", str(port)],
-            env=environment,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + START_TIMEOUT
-    last = "no answer"
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"forecast-serve exited with {process.returncode}:\n{log.read_text(errors='replace')}")
-        try:
-            r = httpx.get(f"{url}/readyz", timeout=5)
-            last = r.text
-            if r.status_code == 200:
-                window = httpx.get(f"{url}/v1/models/ensemble", timeout=5).json()["window"]
-                return Server(url, f"127.0.0.1:{port}", API_KEY, int(window), process)
-        except httpx.TransportError as exc:
-            last = repr(exc)
-        time.sleep(0.1)
-    stop_server(process)
-    pytest.fail(
-        f"forecast-serve never became ready in {START_TIMEOUT:g} s ({last}):\n{log.read_text(errors='replace')}"
-    )
-
-
-def stop_server(process: subprocess.Popen[bytes]) -> int:
-    """SIGTERM (uvicorn's graceful shutdown), then SIGKILL if it hangs; returns the exit code."""
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-    return process.returncode
+    # No --workers flag: the server takes WEB_CONCURRENCY (or one worker), as a deployment would.
+    handle = ServerProcess(serve_argv(port, workers=None), port=port, log=log, env=environment, label="forecast-serve")
+    try:
+        handle.start().wait_ready(timeout=START_TIMEOUT, poll=0.1)
+    except ServerError as exc:
+        pytest.fail(str(exc))
+    window = httpx.get(f"{handle.url}/v1/models/ensemble", timeout=5).json()["window"]
+    return Server(handle.url, f"127.0.0.1:{port}", API_KEY, int(window), handle)
 
 
 @pytest.fixture(scope="module")
@@ -123,7 +78,7 @@ def server(tiny_artifacts: Path, tmp_path_factory: pytest.TempPathFactory) -> It
     log = tmp_path_factory.mktemp("server") / "forecast-serve.log"
     running = start_server(tiny_artifacts, log)
     yield running
-    code = stop_server(running.process)
+    code = running.handle.stop(timeout=30)  # SIGTERM (uvicorn's graceful shutdown), SIGKILL if it hangs
     output = log.read_text(errors="replace")
     # uvicorn shuts down gracefully, then re-raises the signal: the exit status is -SIGTERM (or 0).
     assert code in (0, -signal.SIGTERM), f"forecast-serve exited with {code} on SIGTERM:\n{output}"
