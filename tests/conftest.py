@@ -78,6 +78,40 @@ def tiny_artifacts(tmp_path_factory: pytest.TempPathFactory, synthetic_csv: Path
     return train_tiny(synthetic_csv, tmp_path_factory.mktemp("artifacts") / "tiny")
 
 
+TINY_OHLC_WINDOW = 10
+
+
+@pytest.fixture(scope="session")
+def tiny_ohlc_artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A complete OHLC set (lstm, gru, ensemble, intervals) trained for one epoch on four synthetic tickers."""
+    from tests.training.test_ohlc_data import ohlc_frame
+    from training.train import main
+
+    data = tmp_path_factory.mktemp("ohlc-data")
+    for k, ticker in enumerate(("AAA", "BBB", "CCC", "DDD")):
+        frame = ohlc_frame(420, seed=k, start="2015-01-01")
+        for col in ("Open", "High", "Low", "Close"):
+            frame[col] = (frame[col] * (1 + 9 * k)).round(2)  # different price levels, one model
+        frame.to_csv(data / f"{ticker}.csv", index=False)
+    out = tmp_path_factory.mktemp("ohlc-artifacts") / "ohlc"
+    args = ["--inputs", "ohlc", "--data", str(data), "--hold-out", "DDD", "--out", str(out)]
+    args += ["--window", str(TINY_OHLC_WINDOW), "--train-end", "2016-03-31", "--validation-days", "40"]
+    args += ["--epochs", "1", "--lstm-units", "3", "--gru-units", "3", "--verbose", "0"]
+    assert main(args) == 0
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_model_sets(tmp_path_factory: pytest.TempPathFactory, tiny_artifacts: Path, tiny_ohlc_artifacts: Path) -> Path:
+    """An artifacts root holding two sets, as the committed one does: ``ibm-high/`` and ``ohlc/``."""
+    import shutil
+
+    root = tmp_path_factory.mktemp("model-sets")
+    shutil.copytree(tiny_artifacts, root / "ibm-high")
+    shutil.copytree(tiny_ohlc_artifacts, root / "ohlc")
+    return root
+
+
 @pytest.fixture
 def artifacts_copy(tiny_artifacts: Path, tmp_path: Path) -> Path:
     """A private copy of the tiny artifacts that a test may break."""

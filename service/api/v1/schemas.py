@@ -141,7 +141,9 @@ class Calibration(BaseModel):
     levels: list[int]
     max_horizon: int
     calibration_dates: DateRange
-    test_coverage: list[dict[str, float | int]] = Field(description="coverage and width measured on the test period")
+    test_coverage: list[dict[str, float | int | str]] = Field(
+        description="coverage and width measured on the test period"
+    )
 
 
 class ModelInfo(BaseModel):
