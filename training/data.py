@@ -48,25 +48,8 @@ def load_prices(path: Path, column: str = "High") -> PriceSeries:
     Duplicate dates keep their first row; empty cells in the target column are filled from the
     previous trading day (the last known price), and the count is reported.
     """
-    if not path.is_file():
-        raise DataError(f"{path}: file not found")
-    try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path}: not a readable CSV ({exc})") from None
-    for needed in (DATE_COLUMN, column):
-        if needed not in frame.columns:
-            raise DataError(f"{path}: column {needed!r} not found (columns: {', '.join(frame.columns)})")
-    dates = pd.to_datetime(frame[DATE_COLUMN].str.strip(), errors="coerce", format="%Y-%m-%d")
-    if dates.isna().any():
-        row = int(np.flatnonzero(dates.isna().to_numpy())[0])
-        raise DataError(f"{path}: row {row + 2}: date {frame[DATE_COLUMN].iloc[row]!r} is not YYYY-MM-DD")
-    raw = frame[column].str.strip()
-    values = pd.to_numeric(raw.replace("", np.nan), errors="coerce")
-    bad = values.isna() & (raw != "")
-    if bad.any():
-        row = int(np.flatnonzero(bad.to_numpy())[0])
-        raise DataError(f"{path}: row {row + 2}: {column} value {raw.iloc[row]!r} is not a number")
+    frame, dates = read_frame(path, (column,))
+    values = numeric_column(path, frame, column)
     series = pd.Series(values.to_numpy(dtype=np.float64), index=pd.DatetimeIndex(dates)).sort_index(kind="stable")
     duplicated = series.index.duplicated(keep="first")
     series = series[~duplicated]
@@ -91,6 +74,35 @@ def load_prices(path: Path, column: str = "High") -> PriceSeries:
         duplicate_dates_dropped=int(duplicated.sum()),
         gaps_filled=gaps,
     )
+
+
+def read_frame(path: Path, columns: tuple[str, ...]) -> tuple[pd.DataFrame, pd.DatetimeIndex]:
+    """Read a CSV as text and parse its dates; refuse a missing file, column or unparseable date."""
+    if not path.is_file():
+        raise DataError(f"{path}: file not found")
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path}: not a readable CSV ({exc})") from None
+    for needed in (DATE_COLUMN, *columns):
+        if needed not in frame.columns:
+            raise DataError(f"{path}: column {needed!r} not found (columns: {', '.join(frame.columns)})")
+    dates = pd.to_datetime(frame[DATE_COLUMN].str.strip(), errors="coerce", format="%Y-%m-%d")
+    if dates.isna().any():
+        row = int(np.flatnonzero(dates.isna().to_numpy())[0])
+        raise DataError(f"{path}: row {row + 2}: date {frame[DATE_COLUMN].iloc[row]!r} is not YYYY-MM-DD")
+    return frame, pd.DatetimeIndex(dates)
+
+
+def numeric_column(path: Path, frame: pd.DataFrame, column: str) -> pd.Series:
+    """One column as floats, empty cells as NaN; refuse a cell that is not a number."""
+    raw = frame[column].str.strip()
+    values = pd.to_numeric(raw.replace("", np.nan), errors="coerce")
+    bad = values.isna() & (raw != "")
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise DataError(f"{path}: row {row + 2}: {column} value {raw.iloc[row]!r} is not a number")
+    return values
 
 
 def _subset(series: PriceSeries, mask: np.ndarray) -> PriceSeries:

@@ -66,8 +66,20 @@ def _check_layer(layer: Any) -> None:
         raise ExportError(f"layer {layer.name!r}: only a linear Dense head is supported")
 
 
+def model_features(model: Any) -> int | None:
+    """``None`` for a univariate model (input (batch, window)), else the feature count of (batch, window, k)."""
+    shape = tuple(model.inputs[0].shape)
+    return None if len(shape) == 2 else int(shape[2])
+
+
 def build_onnx(model: Any, window: int) -> onnx.ModelProto:
-    """Translate ``model`` (as built by :func:`training.models.build_model`) to an ONNX graph."""
+    """Translate ``model`` to an ONNX graph.
+
+    Two input layouts: univariate (batch, window) -> (batch, 1), as built by
+    :func:`training.models.build_model`, and multi-feature (batch, window, k) -> (batch, m), as built
+    by :func:`training.ohlc.model.build_ohlc_model` (the OHLC set: k = m = 4).
+    """
+    features = model_features(model)
     for layer in model.layers:
         _check_layer(layer)
     rnns = [l for l in model.layers if isinstance(l, (keras.layers.LSTM, keras.layers.GRU))]
@@ -85,8 +97,11 @@ def build_onnx(model: Any, window: int) -> onnx.ModelProto:
         inits.append(numpy_helper.from_array(np.ascontiguousarray(value), name))
         return name
 
-    nodes.append(helper.make_node("Unsqueeze", [INPUT_NAME, const("axis2", np.array([2], np.int64))], ["x3"]))
-    nodes.append(helper.make_node("Transpose", ["x3"], ["seq0"], perm=[1, 0, 2]))  # (time, batch, 1)
+    if features is None:
+        nodes.append(helper.make_node("Unsqueeze", [INPUT_NAME, const("axis2", np.array([2], np.int64))], ["x3"]))
+        nodes.append(helper.make_node("Transpose", ["x3"], ["seq0"], perm=[1, 0, 2]))  # (time, batch, 1)
+    else:
+        nodes.append(helper.make_node("Transpose", [INPUT_NAME], ["seq0"], perm=[1, 0, 2]))  # (time, batch, k)
     current = "seq0"
     for k, layer in enumerate(rnns):
         kernel, recurrent, bias = (np.asarray(w, dtype=np.float32) for w in layer.get_weights())
@@ -131,11 +146,14 @@ def build_onnx(model: Any, window: int) -> onnx.ModelProto:
         )
         nodes.append(helper.make_node("Add", ["last_value", "head"], [OUTPUT_NAME]))
 
+    if residual and features is not None:
+        raise ExportError("the residual Add is only supported for univariate models")
+    input_shape: list[str | int] = ["batch", window] if features is None else ["batch", window, features]
     graph = helper.make_graph(
         nodes,
         model.name,
-        [helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT, ["batch", window])],
-        [helper.make_tensor_value_info(OUTPUT_NAME, TensorProto.FLOAT, ["batch", 1])],
+        [helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT, input_shape)],
+        [helper.make_tensor_value_info(OUTPUT_NAME, TensorProto.FLOAT, ["batch", int(dense_w.shape[1])])],
         initializer=inits,
     )
     proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="forecast-train")
@@ -144,27 +162,41 @@ def build_onnx(model: Any, window: int) -> onnx.ModelProto:
     return proto
 
 
-def check_windows(window: int, n: int = 64, seed: int = 0) -> np.ndarray:
-    """Random-walk windows in scaled units, the kind of input the models see in service."""
+def check_windows(window: int, n: int = 64, seed: int = 0, features: int | None = None) -> np.ndarray:
+    """Random-walk windows in model units, the kind of input the models see in service.
+
+    Univariate: MinMax-scaled prices around 0.2-0.9. Multi-feature: OHLC-like log ratios to the
+    last Close in the OHLC set's units (percent), a walk with a daily spread around it.
+    """
     rng = np.random.default_rng(seed)
+    if features is not None:
+        walk = np.cumsum(rng.normal(0, 1.5, size=(n, window, 1)), axis=1)
+        bars = walk + rng.normal(0, 1.0, size=(n, window, features))
+        return (bars - bars[:, -1:, -1:]).astype(np.float32)
     start = rng.uniform(0.2, 0.9, size=(n, 1))
     steps = rng.normal(0, 0.01, size=(n, window))
     return (start + np.cumsum(steps, axis=1)).astype(np.float32)
 
 
-def max_rel_error(actual: np.ndarray, expected: np.ndarray) -> float:
-    """Largest element-wise relative error, with the denominator floored at 1e-3 (values near 0)."""
-    return float(np.max(np.abs(actual - expected) / np.maximum(np.abs(expected), 1e-3)))
+def max_rel_error(actual: np.ndarray, expected: np.ndarray, floor: float = 1e-3) -> float:
+    """Largest element-wise relative error, with the denominator floored at ``floor`` (values near 0)."""
+    return float(np.max(np.abs(actual - expected) / np.maximum(np.abs(expected), floor)))
+
+
+# The OHLC models answer percent log ratios, mostly near 0: their relative error is taken against at
+# least a 1 % move, so 1e-5 still means a price error below 1e-7 of the price.
+MULTI_FEATURE_FLOOR = 1.0
 
 
 def export_onnx(model: Any, path: Path, window: int) -> float:
     """Write ``model`` to ``path`` as ONNX after checking it against Keras; return the error found."""
     proto = build_onnx(model, window)
     session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
-    x = check_windows(window)
+    features = model_features(model)
+    x = check_windows(window, features=features)
     got = session.run([OUTPUT_NAME], {INPUT_NAME: x})[0].reshape(-1)
     want = np.asarray(model(x, training=False)).reshape(-1)
-    error = max_rel_error(got, want)
+    error = max_rel_error(got, want, 1e-3 if features is None else MULTI_FEATURE_FLOOR)
     if not error <= MAX_REL_ERROR:
         raise ExportError(f"ONNX output differs from Keras by {error:.2e} (relative), above {MAX_REL_ERROR:.0e}")
     path.write_bytes(proto.SerializeToString())

@@ -320,6 +320,12 @@ def _summary(test: dict[str, Any]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    given = sys.argv[1:] if argv is None else argv
+    if "--inputs" in given or any(a.startswith("--inputs=") for a in given):
+        # The multi-file OHLC set has its own options (training/ohlc/train.py).
+        from training.ohlc.train import main as ohlc_main
+
+        return ohlc_main(given)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = parse_args(argv)
     try:

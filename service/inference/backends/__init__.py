@@ -10,16 +10,22 @@ from service.inference.backends.base import Backend
 BackendKind = Literal["onnx", "keras"]
 
 
-def open_backend(kind: BackendKind, path: Path, window: int, *, threads: int = 1) -> Backend:
-    """Open one model file with the chosen runtime. TensorFlow is imported only for ``keras``."""
+def open_backend(
+    kind: BackendKind, path: Path, window: int, *, threads: int = 1, features: int | None = None
+) -> Backend:
+    """Open one model file with the chosen runtime. TensorFlow is imported only for ``keras``.
+
+    ``features=None`` is a univariate model, (n, window) -> (n,); ``features=k`` a multi-feature
+    one, (n, window, k) -> (n, k).
+    """
     if kind == "onnx":
         from service.inference.backends.onnx_backend import OnnxBackend
 
-        return OnnxBackend(path, window, threads=threads)
+        return OnnxBackend(path, window, threads=threads, features=features)
     if kind == "keras":
         from service.inference.backends.keras_backend import KerasBackend
 
-        return KerasBackend.from_file(path, window)
+        return KerasBackend.from_file(path, window, features=features)
     raise ValueError(f"unknown backend {kind!r}")
 
 

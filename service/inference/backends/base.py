@@ -8,7 +8,11 @@ import numpy as np
 
 
 class Backend(Protocol):
-    """Maps a batch of scaled windows, float32 of shape (n, window), to scaled next values (n,)."""
+    """Maps a batch of model-unit windows to next values, float32 in, in one of two shapes.
+
+    Univariate: (n, window) -> (n,). Multi-feature (the OHLC set): (n, window, features) ->
+    (n, features); such backends say so with a ``features`` attribute (``None`` for univariate).
+    """
 
     kind: str
     window: int

@@ -18,25 +18,28 @@ BATCH_BUCKETS: tuple[int, ...] = (1, 8, 64, 256)
 class KerasBackend:
     kind = "keras"
 
-    def __init__(self, model: Any, window: int) -> None:
+    def __init__(self, model: Any, window: int, features: int | None = None) -> None:
         import tensorflow as tf
 
         self.window = window
+        self.features = features
         self._model = model
+        # Univariate models take (n, window); multi-feature ones (n, window, features).
+        self._item_shape: tuple[int, ...] = (window,) if features is None else (window, features)
         self._fn = tf.function(
             lambda x: model(x, training=False),
-            input_signature=[tf.TensorSpec([None, window], tf.float32)],
+            input_signature=[tf.TensorSpec([None, *self._item_shape], tf.float32)],
             jit_compile=True,
             reduce_retracing=True,
         )
 
     @classmethod
-    def from_file(cls, path: Path, window: int) -> KerasBackend:
+    def from_file(cls, path: Path, window: int, features: int | None = None) -> KerasBackend:
         import keras
 
         # safe_mode refuses Lambda layers and other deserialized code.
         model = keras.saving.load_model(path, compile=False, safe_mode=True)
-        return cls(model, window)
+        return cls(model, window, features)
 
     def predict(self, windows: np.ndarray) -> np.ndarray:
         x = np.asarray(windows, dtype=np.float32)
@@ -45,7 +48,9 @@ class KerasBackend:
         if n > biggest:
             return np.concatenate([self.predict(x[i : i + biggest]) for i in range(0, n, biggest)])
         bucket = next(b for b in BATCH_BUCKETS if b >= n)
-        padded = np.zeros((bucket, self.window), dtype=np.float32)
+        padded = np.zeros((bucket, *self._item_shape), dtype=np.float32)
         padded[:n] = x
-        out = self._fn(padded)
-        return np.asarray(out).reshape(-1)[:n]
+        out = np.asarray(self._fn(padded))
+        if self.features is None:
+            return out.reshape(-1)[:n]
+        return out.reshape(bucket, self.features)[:n]

@@ -1,0 +1,99 @@
+"""Split-conformal intervals for every column of a forecast bar (``intervals.json`` of an OHLC set).
+
+Mirrors ``service/inference/intervals.py`` with its ``volatility`` scale: for each model, level,
+horizon h and column, training stores ``q``, the conformal quantile of
+``|actual - forecast| / (last close * vol(window))`` over a rolling-origin backtest of the
+validation period pooled across the training tickers, where ``vol`` is the standard deviation of
+the window's daily log Close changes (floored). The interval is ``forecast ± q * last close * vol``:
+relative units, so it serves any price level, and wider in turbulent windows than in calm ones.
+Quantiles are non-decreasing in h; beyond ``max_horizon`` they grow like a random walk's,
+``q_H * sqrt(h / H)``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from service.inference.ohlc.bars import CLOSE, COLUMNS, log_volatility
+
+OHLC_INTERVALS_FILE = "intervals.json"
+
+
+class OhlcCoverage(BaseModel):
+    """Measured on the test period of one group: share of actual values inside, and mean relative width."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    group: str
+    column: str
+    horizon: int
+    level: int
+    coverage: float
+    mean_relative_width: float
+    points: int
+
+
+class OhlcIntervalTable(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    method: str
+    columns: list[str] = Field(default_factory=lambda: list(COLUMNS))
+    volatility_floor: float = Field(ge=0, description="least volatility scale (std of daily log changes)")
+    levels: list[int]
+    max_horizon: int = Field(ge=1)
+    calibration_start: str
+    calibration_end: str
+    calibration_points: int = Field(ge=0, description="origins pooled at horizon 1")
+    # model -> level (string key, JSON-friendly) -> per horizon 1..max_horizon, one quantile per column
+    quantiles: dict[str, dict[str, list[list[float]]]]
+    coverage: dict[str, list[OhlcCoverage]] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _check(self) -> OhlcIntervalTable:
+        for model, by_level in self.quantiles.items():
+            for level, q in by_level.items():
+                ok = len(q) == self.max_horizon and all(
+                    len(row) == len(self.columns) and all(math.isfinite(v) and v >= 0 for v in row) for row in q
+                )
+                if not ok:
+                    raise ValueError(
+                        f"{model} level {level}: need {self.max_horizon} rows of {len(self.columns)} "
+                        "finite non-negative quantiles"
+                    )
+        return self
+
+    def save(self, path: Path) -> None:
+        path.write_text(self.model_dump_json(indent=2) + "\n", encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: Path) -> OhlcIntervalTable:
+        return cls.model_validate(json.loads(path.read_text(encoding="utf-8")))
+
+    def half_widths(self, model_key: str, level: int, horizon: int) -> np.ndarray:
+        """Relative half-widths (horizon, 4) for steps 1..horizon, extrapolated past ``max_horizon``."""
+        q = np.maximum.accumulate(np.asarray(self.quantiles[model_key][str(level)], dtype=np.float64), axis=0)
+        if horizon <= self.max_horizon:
+            return q[:horizon]
+        steps = np.arange(self.max_horizon + 1, horizon + 1, dtype=np.float64)
+        extra = q[-1][None, :] * np.sqrt(steps / self.max_horizon)[:, None]
+        return np.concatenate([q, extra])
+
+    def scale(self, windows: np.ndarray) -> np.ndarray:
+        """Price units of one relative unit for each window (n,): last Close times floored volatility."""
+        w = np.asarray(windows, dtype=np.float64)
+        return w[:, -1, CLOSE] * np.maximum(log_volatility(w), max(self.volatility_floor, 1e-6))
+
+    def bounds(
+        self, model_key: str, level: int, forecast: np.ndarray, windows: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Lower and upper bounds, both (n, h, 4), for ``forecast`` (n, h, 4) made from ``windows`` (n, w, 4)."""
+        f = np.asarray(forecast, dtype=np.float64)
+        if f.ndim != 3 or f.shape[2] != len(self.columns):
+            raise ValueError(f"expected a forecast of shape (n, h, {len(self.columns)}), got {f.shape}")
+        half = self.half_widths(model_key, level, f.shape[1])[None] * self.scale(windows)[:, None, None]
+        return f - half, f + half

@@ -1,0 +1,145 @@
+"""The OHLC set's manifest (``format_version`` 2, ``kind`` "ohlc"): schema and reading.
+
+Like the univariate manifest it lists every file the service reads with its SHA-256. It also says
+what the models learnt from: each source file with the bars that were repaired, the split, the
+held-out tickers, and the test metrics per model on the held-out group, which the committed models
+must reproduce. The service picks this reader when ``manifest.json`` has ``"kind": "ohlc"``.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from service.inference.manifest import MANIFEST_FILE, ArtifactError, FileRef, Metrics, first_error
+
+OHLC_FORMAT_VERSION = 2
+OHLC_KIND = "ohlc"
+
+
+class _Strict(BaseModel):
+    # Same strictness as the univariate manifest: unknown keys are errors, entries are immutable.
+    model_config = ConfigDict(extra="forbid", frozen=True, protected_namespaces=())
+
+
+class Repair(_Strict):
+    """One implausible bar and what was done to it (``rule`` names the rule that caught it)."""
+
+    date: date
+    rule: str
+    action: str
+
+
+class OhlcDataSource(_Strict):
+    name: str
+    ticker: str
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    rows: int = Field(ge=1)
+    duplicate_dates_dropped: int = Field(ge=0)
+    gaps_filled: dict[str, int]
+    first_date: date
+    last_date: date
+    held_out: bool
+    repairs: list[Repair] = Field(default_factory=list)
+    open_close_outside_range: int = Field(ge=0, description="bars kept whose Open or Close lies outside [Low, High]")
+
+
+class OhlcSplit(_Strict):
+    train_end: date
+    test_start: date
+    test_end: date
+    validation_days: int = Field(ge=0)
+    train_windows: int = Field(ge=1)
+    validation_windows: int = Field(ge=0)
+    held_out_rule: str
+
+
+class GroupMetrics(_Strict):
+    """Next-day High on the 2017 test days of one group of tickers (prices in each ticker's units)."""
+
+    group: str
+    tickers: list[str]
+    high: dict[str, Metrics] = Field(description="per ticker: next-day High")
+    high_rmse_ratio: dict[str, float] = Field(description="per ticker: High RMSE / persistence's")
+    high_rmse_ratio_median: float
+    high_rmse_ratio_max: float
+    recursive_ratio_median: dict[str, float] = Field(description="horizon -> median High RMSE / last High's")
+
+
+class OhlcModelEntry(_Strict):
+    name: str
+    kind: Literal["lstm", "gru"]
+    version: str
+    recipe: str
+    keras: FileRef
+    onnx: FileRef
+    parameters: int = Field(ge=1)
+    hyperparameters: dict[str, str | int | float | bool | list[int] | None]
+    onnx_max_rel_error: float = Field(ge=0)
+    test_metrics: GroupMetrics | None = None
+
+
+class OhlcEnsembleEntry(_Strict):
+    members: list[str]
+    test_metrics: GroupMetrics | None = None
+
+
+class OhlcManifest(_Strict):
+    format_version: Literal[2]
+    kind: Literal["ohlc"]
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    created_at: datetime
+    git_commit: str | None
+    command: str
+    window: int = Field(ge=2, le=10_000)
+    columns: list[str]
+    normalisation: str
+    sources: list[OhlcDataSource]
+    split: OhlcSplit
+    held_out: list[str]
+    models: dict[str, OhlcModelEntry]
+    ensemble: OhlcEnsembleEntry | None = None
+    intervals: FileRef | None = None
+    extra_files: list[FileRef] = Field(default_factory=list)
+
+    def model(self, name: str) -> OhlcModelEntry:
+        try:
+            return self.models[name]
+        except KeyError:
+            raise ArtifactError(f"{MANIFEST_FILE}: no model named {name!r} (has {sorted(self.models)})") from None
+
+    def save(self, directory: Path) -> Path:
+        path = directory / MANIFEST_FILE
+        path.write_text(self.model_dump_json(indent=2) + "\n", encoding="utf-8")
+        return path
+
+
+def read_ohlc_manifest(directory: Path) -> OhlcManifest:
+    """Read and validate an OHLC ``manifest.json``; raise :class:`ArtifactError` with a one-line message."""
+    path = directory / MANIFEST_FILE
+    if not directory.is_dir():
+        raise ArtifactError(f"artifacts directory {directory.name!r} does not exist")
+    if not path.is_file():
+        raise ArtifactError(f"{MANIFEST_FILE} is missing")
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ArtifactError(f"{MANIFEST_FILE} is not valid JSON: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ArtifactError(f"{MANIFEST_FILE}: expected a JSON object")
+    if raw.get("kind") != OHLC_KIND:
+        raise ArtifactError(f"{MANIFEST_FILE}: kind {raw.get('kind')!r} is not {OHLC_KIND!r}")
+    if raw.get("format_version") != OHLC_FORMAT_VERSION:
+        raise ArtifactError(
+            f"{MANIFEST_FILE}: format_version {raw.get('format_version')!r} is not supported "
+            f"(expected {OHLC_FORMAT_VERSION} for kind {OHLC_KIND!r})"
+        )
+    try:
+        return OhlcManifest.model_validate(raw)
+    except ValidationError as exc:
+        where, problem = first_error(exc)
+        raise ArtifactError(f"{MANIFEST_FILE}: invalid at {where}: {problem}") from None

@@ -1,0 +1,93 @@
+"""A tiny OHLC training run through the real CLI writes a set that the shared loader serves."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from service.inference.manifest import ArtifactError
+from service.inference.ohlc.loader import load_ohlc_set
+from service.inference.ohlc.manifest import read_ohlc_manifest
+from tests.conftest import flip_bytes
+from tests.training.test_ohlc_data import ohlc_frame
+from training.train import main
+
+WINDOW = 10
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    data = tmp_path_factory.mktemp("ohlc-data")
+    for k, ticker in enumerate(("AAA", "BBB", "CCC", "DDD")):
+        frame = ohlc_frame(420, seed=k, start="2015-01-01")
+        frame["Close"] = (frame["Close"] * (1 + 9 * k)).round(2)  # different price levels, one model
+        for col in ("Open", "High", "Low"):
+            frame[col] = (frame[col] * (1 + 9 * k)).round(2)
+        if ticker == "BBB":
+            frame.loc[50, "Low"] = 0.0
+        frame.to_csv(data / f"{ticker}.csv", index=False)
+    out = tmp_path_factory.mktemp("ohlc-out") / "ohlc"
+    args = ["--inputs", "ohlc", "--data", str(data), "--hold-out", "DDD", "--out", str(out), "--window", str(WINDOW)]
+    args += ["--train-end", "2016-03-31", "--validation-days", "40", "--epochs", "1", "--lstm-units", "3"]
+    args += ["--gru-units", "3", "--verbose", "0"]
+    assert main(args) == 0
+    return out, data
+
+
+@pytest.fixture(scope="module")
+def tiny_ohlc(tiny_run: tuple[Path, Path]) -> Path:
+    return tiny_run[0]
+
+
+def test_tiny_set_loads_and_predicts_valid_bars(tiny_ohlc: Path) -> None:
+    manifest = read_ohlc_manifest(tiny_ohlc)
+    assert (manifest.kind, manifest.format_version, manifest.name) == ("ohlc", 2, "ohlc")
+    assert manifest.held_out == ["DDD"]
+    assert manifest.columns == ["open", "high", "low", "close"]
+    bbb = next(s for s in manifest.sources if s.ticker == "BBB")
+    assert len(bbb.repairs) == 1
+    assert bbb.repairs[0].rule.startswith("Low")
+    loaded = load_ohlc_set(tiny_ohlc)
+    assert loaded.errors == {}
+    assert set(loaded.predictors) == {"lstm", "gru", "ensemble"}
+    assert loaded.intervals is not None
+    assert loaded.intervals.max_horizon == 20
+    window = np.full((2, WINDOW, 4), 50.0) * np.linspace(1, 1.1, WINDOW)[None, :, None]
+    for p in loaded.predictors.values():
+        bars = p.predict(window)
+        assert bars.shape == (2, 4)
+        assert np.all(bars[:, 2] <= bars[:, 1])
+        assert p.forecast_many(window, 25).shape == (2, 25, 4)
+        lower, upper = loaded.intervals.bounds(p.name, 80, p.forecast_many(window, 25), window)
+        assert np.all(lower <= upper)
+    ensemble = manifest.ensemble
+    assert ensemble is not None
+    assert ensemble.test_metrics is not None
+    assert ensemble.test_metrics.tickers == ["DDD"]
+    evaluation = json.loads((tiny_ohlc / "evaluation.json").read_text())
+    assert set(evaluation["summary"]["test"]) == {"trained", "held_out"}
+    assert {"ridge", "persistence"} <= set(evaluation["test"]["DDD"]["models"])
+
+
+def test_tiny_set_reproduces_its_manifest_metrics(tiny_run: tuple[Path, Path]) -> None:
+    from tests.inference.test_ohlc_artifacts import check_metrics_reproduce
+
+    check_metrics_reproduce(*tiny_run)
+
+
+def test_a_broken_model_file_fails_alone(tiny_ohlc: Path, tmp_path: Path) -> None:
+    import shutil
+
+    copy = tmp_path / "set"
+    shutil.copytree(tiny_ohlc, copy)
+    flip_bytes(copy / "gru.onnx")
+    loaded = load_ohlc_set(copy)
+    assert set(loaded.predictors) == {"lstm"}
+    assert "checksum" in loaded.errors["gru"]
+    assert "gru" in loaded.errors["ensemble"]
+    (copy / "manifest.json").write_text('{"kind": "ohlc", "format_version": 1}')
+    with pytest.raises(ArtifactError, match="format_version 1"):
+        load_ohlc_set(copy)

@@ -1,0 +1,1 @@
+"""Training of the global OHLC set: many files, whole-bar windows, LSTM/GRU beside ridge and persistence."""

@@ -1,0 +1,121 @@
+"""``python -m training.ohlc.report``: ``report.md`` of an OHLC set, with the other seeds beside it.
+
+Usage::
+
+    python -m training.ohlc.report --set artifacts/ohlc --runs runs/ohlc-s2 runs/ohlc-s3 --sweep runs/ohlc-sweep-*
+
+Reads ``manifest.json``, ``evaluation.json`` and ``intervals.json`` of the set and ``evaluation.json``
+of each run (same recipe, other seeds); every figure is a mean ± std over the set and the runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from training.ohlc.report_tables import coverage_section, data_section, sweep_section, targets_section
+
+NETS = ("lstm", "gru", "ensemble")
+BASELINES = ("ridge", "persistence")
+
+
+def spread(values: list[float], digits: int = 3) -> str:
+    if len(values) == 1:
+        return f"{values[0]:.{digits}f}"
+    return f"{np.mean(values):.{digits}f} ± {np.std(values, ddof=1):.{digits}f}"
+
+
+def _group_rows(evals: list[dict[str, Any]], group: str) -> list[str]:
+    rows = [
+        "| model | next-day ratio, median | worst ticker | recursive h=5, median | h=20, median | runs |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for m in (*NETS, *BASELINES):
+        s = [e["summary"]["test"][group][m] for e in evals]
+        rows.append(
+            f"| {m} | {spread([x['median']['1'] for x in s])} | {spread([x['max']['1'] for x in s])} | "
+            f"{spread([x['median']['5'] for x in s])} | {spread([x['median']['20'] for x in s])} | {len(s)} |"
+        )
+    return rows
+
+
+def _ticker_rows(evals: list[dict[str, Any]]) -> list[str]:
+    head = (
+        "| ticker | group | "
+        + " | ".join(f"{m} h=1" for m in (*NETS, "ridge"))
+        + " | ensemble h=5 | ensemble h=20 | ridge h=5 | ridge h=20 | persistence RMSE |"
+    )
+    rows = [head, "|" + " --- |" * 11]
+    first = evals[0]["test"]
+    order = sorted(first, key=lambda t: (first[t]["group"] != "held_out", t))
+    for t in order:
+        cells = [t, first[t]["group"].replace("_", "-")]
+        for m in (*NETS, "ridge"):
+            cells.append(spread([e["test"][t]["models"][m]["ratio"]["1"] for e in evals]))
+        for m, h in (("ensemble", "5"), ("ensemble", "20"), ("ridge", "5"), ("ridge", "20")):
+            cells.append(spread([e["test"][t]["models"][m]["ratio"][h] for e in evals]))
+        cells.append(f"{first[t]['persistence']['rmse']:.3f}")
+        rows.append("| " + " | ".join(cells) + " |")
+    return rows
+
+
+def write_report(directory: Path, runs: list[Path], sweep: list[Path]) -> Path:
+    manifest = json.loads((directory / "manifest.json").read_text(encoding="utf-8"))
+    evals = [json.loads((d / "evaluation.json").read_text(encoding="utf-8")) for d in (directory, *runs)]
+    intervals = json.loads((directory / "intervals.json").read_text(encoding="utf-8"))
+    seeds = [e["seed"] for e in evals]
+    lines = [
+        f"# OHLC set `{manifest['name']}`: global LSTM/GRU on 60-day OHLC windows",
+        "",
+        f"Made by `{manifest['command']}` (commit {manifest['git_commit'] or 'unknown'}, {manifest['created_at']});"
+        f" seeds {', '.join(map(str, seeds))} (the committed models are seed {seeds[0]}; the others are the same"
+        " recipe retrained, `scripts/reproduce-artifacts.sh`). Report: `python -m training.ohlc.report`.",
+        "",
+        "All ratios: RMSE of the next-day (or h-day-ahead) **High** over the naive forecast's on the same points "
+        "(h = 1: yesterday's High; h > 1: the last known High), 2017, lower is better. Figures with ± are the mean "
+        "± standard deviation over the seeds. Ridge and persistence do not depend on the seed.",
+        "",
+        *targets_section(evals, manifest, intervals),
+        "",
+        "## Per group (test, 2017)",
+        "",
+        "### Held-out tickers (never trained or tuned on): " + ", ".join(manifest["held_out"]),
+        "",
+        *_group_rows(evals, "held_out"),
+        "",
+        "### Trained tickers (their 2017 was never seen either)",
+        "",
+        *_group_rows(evals, "trained"),
+        "",
+        "## Per ticker (test, 2017): High RMSE ratio",
+        "",
+        *_ticker_rows(evals),
+        "",
+        *coverage_section(intervals, manifest),
+        "",
+        *data_section(manifest, evals),
+        "",
+        *sweep_section(sweep, evals),
+        "",
+    ]
+    path = directory / "report.md"
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m training.ohlc.report", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--set", type=Path, default=Path("artifacts/ohlc"))
+    parser.add_argument("--runs", type=Path, nargs="*", default=[])
+    parser.add_argument("--sweep", type=Path, nargs="*", default=[])
+    args = parser.parse_args(argv)
+    print(write_report(args.set, args.runs, args.sweep))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,182 @@
+"""``forecast-train --inputs ohlc``: several CSVs -> one global LSTM and GRU on OHLC windows.
+
+Example::
+
+    forecast-train --inputs ohlc --data ../shared/data --out artifacts/ohlc --seed 1
+
+``--data`` is repeatable and takes files, directories or globs. Held-out tickers (``--hold-out``,
+by default the rule in :func:`training.ohlc.dataset.every_fifth`) are never trained or tuned on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shlex
+import sys
+from dataclasses import replace
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from service.inference.checksums import sha256_file
+from service.inference.manifest import FileRef
+from service.inference.ohlc.bars import COLUMNS
+from service.inference.ohlc.intervals import OHLC_INTERVALS_FILE
+from service.inference.ohlc.loader import load_ohlc_set
+from service.inference.ohlc.manifest import (
+    OhlcDataSource,
+    OhlcEnsembleEntry,
+    OhlcManifest,
+    OhlcModelEntry,
+    OhlcSplit,
+    Repair,
+)
+from training.data import DataError
+from training.ohlc.data import IMPLAUSIBLE_RULE, BarSeries, load_bars, resolve_inputs
+from training.ohlc.dataset import HELD_OUT_RULE, every_fifth, periods, training_arrays
+from training.ohlc.model import OhlcKind, OhlcRecipe
+from training.ohlc.scoring import score_set
+
+log = logging.getLogger("forecast-train")
+EVALUATION_FILE = "evaluation.json"
+NORMALISATION = "100 x natural log of each price over the window's last Close; outputs the next bar in the same units"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="forecast-train --inputs ohlc", description=__doc__.split("\n\n")[0])
+    p.add_argument("--inputs", choices=("ohlc",), required=True)
+    p.add_argument("--data", action="append", required=True, help="CSV file, directory or glob (repeatable)")
+    p.add_argument("--hold-out", help="comma-separated tickers never trained on (default: every fifth, alphabetically)")
+    p.add_argument("--out", type=Path, default=Path("artifacts/ohlc"))
+    p.add_argument("--name", default="ohlc", help="the set's name; the service serves NAME-lstm, NAME-gru, ...")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--window", type=int, default=60)
+    p.add_argument("--train-end", type=date.fromisoformat, default=date(2016, 12, 31))
+    p.add_argument("--validation-days", type=int, default=250)
+    p.add_argument("--models", default="lstm,gru")
+    p.add_argument("--lstm-units", type=int, default=32)
+    p.add_argument("--gru-units", type=int, default=64)
+    p.add_argument(
+        "--epochs", type=int, default=OhlcRecipe.epochs, help="epoch cap (early stopping usually ends sooner)"
+    )
+    p.add_argument("--batch-size", type=int, default=OhlcRecipe.batch_size)
+    p.add_argument("--learning-rate", type=float, default=OhlcRecipe.learning_rate)
+    p.add_argument("--dropout", type=float, default=OhlcRecipe.dropout)
+    p.add_argument("--patience", type=int, default=OhlcRecipe.patience)
+    p.add_argument("--verbose", type=int, default=2, choices=(0, 1, 2))
+    args = p.parse_args(argv)
+    if args.window < 2 or args.epochs < 1:
+        p.error("--window must be at least 2 and --epochs at least 1")
+    return args
+
+
+def _git_commit() -> str | None:
+    from training.train import _git_commit as commit
+
+    return commit()
+
+
+def _source(s: BarSeries, held_out: bool) -> OhlcDataSource:
+    return OhlcDataSource(
+        name=s.source,
+        ticker=s.ticker,
+        sha256=sha256_file(s.path),
+        rows=len(s.bars),
+        duplicate_dates_dropped=s.duplicate_dates_dropped,
+        gaps_filled=s.gaps_filled,
+        first_date=s.dates[0].date(),
+        last_date=s.dates[-1].date(),
+        held_out=held_out,
+        repairs=[Repair.model_validate(r) for r in s.repairs],
+        open_close_outside_range=s.open_close_outside_range,
+    )
+
+
+def run(args: argparse.Namespace) -> Path:
+    from training.ohlc.fit import fit_ohlc
+    from training.onnx_export import export_onnx
+
+    series = [load_bars(p) for p in resolve_inputs(args.data)]
+    tickers = [s.ticker for s in series]
+    if len(set(tickers)) != len(tickers):
+        raise DataError(f"two files give the same ticker: {sorted(tickers)}")
+    held_out = args.hold_out.split(",") if args.hold_out else every_fifth(tickers)
+    unknown = sorted(set(held_out) - set(tickers))
+    if unknown:
+        raise DataError(f"--hold-out names tickers with no file: {', '.join(unknown)}")
+    training = [s for s in series if s.ticker not in held_out]
+    if not training:
+        raise DataError("every ticker is held out: nothing to train on")
+    for s in series:
+        p = periods(s, args.train_end, args.window, args.validation_days)
+        log.info(
+            "%s: %d rows, %s..%s, train targets to %s, test %d rows; gaps filled %s; %d repaired bar(s); "
+            "%d bar(s) with Open/Close outside [Low, High]%s",
+            s.source, len(s.bars), s.dates[0].date(), s.dates[-1].date(), s.dates[p.test_start - 1].date(),
+            p.n - p.test_start, {k: v for k, v in s.gaps_filled.items() if v}, len(s.repairs),
+            s.open_close_outside_range, " (held out)" if s.ticker in held_out else "",
+        )  # fmt: skip
+    data = training_arrays(training, args.train_end, args.window, args.validation_days)
+    kinds: list[OhlcKind] = [k for k in ("lstm", "gru") if k in args.models.split(",")]
+    base = OhlcRecipe(
+        epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
+        dropout=args.dropout, patience=args.patience,
+    )  # fmt: skip
+    recipes = {k: replace(base, units=args.lstm_units if k == "lstm" else args.gru_units) for k in kinds}
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    created = datetime.now(UTC).replace(microsecond=0)
+    entries: dict[str, OhlcModelEntry] = {}
+    fit_info: dict[str, Any] = {}
+    for kind in kinds:
+        model, fit_info[kind] = fit_ohlc(kind, recipes[kind], data, args.seed, args.verbose)
+        keras_path, onnx_path = out / f"{kind}.keras", out / f"{kind}.onnx"
+        model.save(keras_path)
+        error = export_onnx(model, onnx_path, args.window)
+        sha = sha256_file(onnx_path)
+        entries[kind] = OhlcModelEntry(
+            name=kind, kind=kind, version=f"ohlc-{created:%Y%m%d}-{sha[:8]}", recipe="ohlc",
+            keras=FileRef(file=keras_path.name, sha256=sha256_file(keras_path)),
+            onnx=FileRef(file=onnx_path.name, sha256=sha), parameters=int(model.count_params()),
+            hyperparameters={**recipes[kind].hyperparameters(), "seed": args.seed}, onnx_max_rel_error=error,
+        )  # fmt: skip
+        log.info("exported %s to ONNX (max relative difference from Keras %.1e)", kind, error)
+    (out / OHLC_INTERVALS_FILE).unlink(missing_ok=True)  # belongs to the previous run in this directory
+    first = periods(training[0], args.train_end, args.window, args.validation_days)
+    manifest = OhlcManifest(
+        format_version=2, kind="ohlc", name=args.name, created_at=created, git_commit=_git_commit(),
+        command=" ".join(["forecast-train", *map(shlex.quote, sys.argv[1:])]), window=args.window,
+        columns=list(COLUMNS), normalisation=NORMALISATION,
+        sources=[_source(s, s.ticker in held_out) for s in series],
+        split=OhlcSplit(
+            train_end=args.train_end, test_start=training[0].dates[first.test_start].date(),
+            test_end=training[0].dates[-1].date(), validation_days=args.validation_days,
+            train_windows=len(data[0]), validation_windows=len(data[2]),
+            held_out_rule=HELD_OUT_RULE if not args.hold_out else "given by --hold-out",
+        ),
+        held_out=sorted(held_out), models=entries,
+        ensemble=OhlcEnsembleEntry(members=list(kinds)) if len(kinds) > 1 else None,
+    )  # fmt: skip
+    manifest.save(out)
+    loaded = load_ohlc_set(out)  # score what will be served: the ONNX files through the service's loader
+    if loaded.errors:
+        raise RuntimeError(f"freshly written artifacts do not load: {loaded.errors}")
+    evaluation, manifest = score_set(out, manifest, loaded.predictors, series, data, args)
+    evaluation.update({"seed": args.seed, "fit": fit_info, "implausible_rule": IMPLAUSIBLE_RULE})
+    manifest.save(out)
+    (out / EVALUATION_FILE).write_text(json.dumps(evaluation, indent=2) + "\n", encoding="utf-8")
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = parse_args(argv)
+    try:
+        out = run(args)
+    except DataError as exc:
+        log.error("%s", exc)
+        return 2
+    log.info("artifacts written to %s", out)
+    return 0
