@@ -25,13 +25,13 @@ def test_summary_rows_give_medians_and_candidate_over_baseline() -> None:
     rows = ab.summary_rows(samples, skipped)
     assert len(rows) == len(ab.FIGURES)
     predict = next(r for r in rows if r[0].startswith("/v1 predict") and "p50" in r[0])
-    assert predict[1:] == ["3.00 ms", "1.50 ms", "0.50", "100% / 0%", "2"]
+    assert predict[1:] == ["3.00 ms", "1.50 ms", "0.50", "0.75", "100% / 0%", "2"]
     healthz = next(r for r in rows if r[0].startswith("/healthz"))
     assert healthz[0].endswith("(higher is better)")
-    assert healthz[1:4] == ["1,000 req/s", "2,000 req/s", "2.00"]
+    assert healthz[1:5] == ["1,000 req/s", "2,000 req/s", "2.00", "1.82"]
     infer = [r for r in rows if r[0].startswith("/v2 infer")]
     assert len(infer) == 2
-    assert all(r[1:5] == ["—"] * 4 and "warm-up" in r[5] for r in infer)
+    assert all(r[1:6] == ["—"] * 5 and "warm-up" in r[6] for r in infer)
 
 
 def test_render_names_the_sides_and_the_load() -> None:
@@ -47,13 +47,13 @@ def test_render_names_the_sides_and_the_load() -> None:
         "loadgen": "wrk",
         "rounds": 3,
         "duration_s": 5,
-        "rows": [["/healthz req/s, c=64 (higher is better)", "1 req/s", "1 req/s", "1.00", "0% / 0%", "0"]],
+        "rows": [["/healthz req/s, c=64 (higher is better)", "1 req/s", "1 req/s", "1.00", "1.00", "0% / 0%", "0"]],
     }
     text = ab.render(result)
     assert "- Command: `benchmarks/ab.py --baseline HEAD`" in text
     assert "1.00 0.50 0.25 at the start, 1.10 0.60 0.30 at the end" in text
-    assert "| figure | baseline | candidate | candidate ÷ baseline | spread b / c | failed |" in text
-    assert "| /healthz req/s, c=64 (higher is better) | 1 req/s | 1 req/s | 1.00 | 0% / 0% | 0 |" in text
+    assert "| figure | baseline | candidate | candidate ÷ baseline | best ÷ best | spread b / c | failed |" in text
+    assert "| /healthz req/s, c=64 (higher is better) | 1 req/s | 1 req/s | 1.00 | 1.00 | 0% / 0% | 0 |" in text
     json.dumps(result)  # what --json writes
 
 
