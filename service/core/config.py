@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1_000_000, ge=1_024)
     # Per-request time budget for a recursive forecast, checked between steps: past it, 504 deadline_exceeded.
     request_timeout_s: float = Field(default=10.0, gt=0, le=3600)
+    # After SIGTERM, how long requests in flight may still run before their connections are closed
+    # (keep it under the orchestrator's grace period: 30 s in deploy/kubernetes).
+    shutdown_timeout_s: float = Field(default=10.0, ge=0, le=3600)
     # Micro-batching of concurrent single-window model calls (see service/inference/batching.py).
     # None ("auto"): on for keras, whose ~170 µs model call is worth sharing; off for onnx, whose ~20 µs
     # call costs about what the coordination does (BENCHMARKS.md, micro-batching table).

@@ -39,6 +39,7 @@ class Metrics:
             buckets=_LATENCY_BUCKETS,
             registry=r,
         )
+        self.in_flight = Gauge("http_requests_in_flight", "HTTP requests being handled now", registry=r)
         self.predictions = Counter(
             "forecast_predictions",
             "Values predicted, by model and kind (predict/forecast)",
@@ -82,6 +83,7 @@ class MetricsMiddleware:
             return
         started = time.perf_counter()
         status = 500
+        self.metrics.in_flight.inc()
 
         async def send_wrapper(message: Message) -> None:
             nonlocal status
@@ -92,6 +94,7 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
+            self.metrics.in_flight.dec()
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
             method = scope["method"]

@@ -14,13 +14,12 @@ import numpy as np
 
 from service.dataplane.model import LoadedSet, ModelCard, ServedModel
 from service.inference.backends import BackendKind
+from service.inference.manifest import ENSEMBLE, served_keys
 from service.inference.ohlc.bars import CLOSE, COLUMNS, HIGH, LOW, OPEN
 from service.inference.ohlc.intervals import OhlcIntervalTable
 from service.inference.ohlc.loader import load_ohlc_set
 from service.inference.ohlc.manifest import GroupMetrics, OhlcManifest
 from service.inference.ohlc.predictor import OhlcPredictor
-
-ENSEMBLE = "ensemble"
 
 
 class OhlcModel(ServedModel):
@@ -143,7 +142,7 @@ def load_ohlc_models(directory: Path, wanted: Callable[[str], bool], backend: Ba
     loaded = load_ohlc_set(directory, backend=backend, threads=threads)
     m = loaded.manifest
     out = LoadedSet(name=directory.name)
-    keys = [*m.models, *([ENSEMBLE] if len(m.models) >= 2 else [])]
+    keys = served_keys(m.models)
     for key in keys:
         name = f"{m.name}-{key}"
         if not wanted(name):

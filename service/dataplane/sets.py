@@ -16,7 +16,7 @@ from typing import Any
 from service.dataplane.model import LoadedSet
 from service.dataplane.univariate import Wrap, load_univariate_set, names_in
 from service.inference.backends import BackendKind
-from service.inference.manifest import MANIFEST_FILE, ArtifactError, read_manifest
+from service.inference.manifest import MANIFEST_FILE, ArtifactError, read_manifest, served_keys
 
 OHLC_KIND = "ohlc"
 
@@ -47,8 +47,7 @@ def set_names(directory: Path) -> list[str]:
         from service.inference.ohlc.manifest import read_ohlc_manifest
 
         m = read_ohlc_manifest(directory)
-        keys = [*m.models, *(["ensemble"] if len(m.models) >= 2 else [])]
-        return [f"{m.name}-{k}" for k in keys]
+        return [f"{m.name}-{k}" for k in served_keys(m.models)]
     return names_in(read_manifest(directory))
 
 

@@ -11,8 +11,8 @@ import numpy as np
 from service.dataplane.model import LoadedSet, ModelCard, ServedModel
 from service.inference.backends import BackendKind
 from service.inference.intervals import IntervalTable
-from service.inference.loader import ENSEMBLE, load_artifacts
-from service.inference.manifest import Manifest
+from service.inference.loader import load_artifacts
+from service.inference.manifest import ENSEMBLE, Manifest, served_keys
 from service.inference.predictor import Predictor, range_warnings
 
 ENSEMBLE_DESCRIPTION = "mean of the lstm and gru predictions at every step (each prediction fed back for forecasts)"
@@ -55,7 +55,7 @@ class UnivariateModel(ServedModel):
 
 def names_in(manifest: Manifest) -> list[str]:
     """The names a univariate set serves: its networks, then the ensemble when it has two or more."""
-    return [*manifest.models, *([ENSEMBLE] if len(manifest.models) >= 2 else [])]
+    return served_keys(manifest.models)
 
 
 def _calibration(table: IntervalTable | None, name: str) -> dict[str, Any] | None:

@@ -24,7 +24,6 @@ class _Request:
     row: np.ndarray
     wake: threading.Event = field(default_factory=threading.Event)
     finished: bool = False
-    promoted: bool = False  # woken to take over as leader rather than with a result
     result: float = float("nan")
     error: BaseException | None = None
 
@@ -105,8 +104,6 @@ class BatchingBackend:
                 self._on_batch(len(batch), depth)
         with self._cond:
             if self._queue:
-                successor = self._queue[0]
-                successor.promoted = True
-                successor.wake.set()
+                self._queue[0].wake.set()  # woken without a result: it takes over as leader
             else:
                 self._leader_busy = False

@@ -16,6 +16,8 @@ from service.inference.backends import Backend, BackendKind, open_backend
 from service.inference.checksums import sha256_file
 from service.inference.intervals import IntervalTable
 from service.inference.manifest import (
+    ENSEMBLE,
+    NETWORKS,
     ArtifactError,
     FileRef,
     Manifest,
@@ -26,7 +28,6 @@ from service.inference.manifest import (
 from service.inference.predictor import Predictor
 from service.inference.scaler import MinMaxScaling
 
-ENSEMBLE = "ensemble"
 ENSEMBLE_DESCRIPTION = "mean of the lstm and gru predictions at every step"
 
 
@@ -97,7 +98,7 @@ def load_intervals(directory: Path, manifest: Manifest) -> IntervalTable | None:
 
 def load_artifacts(
     directory: Path,
-    models: tuple[str, ...] = ("lstm", "gru", ENSEMBLE),
+    models: tuple[str, ...] = (*NETWORKS, ENSEMBLE),
     backend: BackendKind = "onnx",
     threads: int = 1,
 ) -> LoadedArtifacts:

@@ -7,6 +7,7 @@ service reads is listed here with its SHA-256, so a tampered or truncated file i
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from datetime import date, datetime
 from pathlib import Path
 from typing import Literal
@@ -16,7 +17,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 FORMAT_VERSION = 1
 MANIFEST_FILE = "manifest.json"
 SCALER_FILE = "scaler.json"
-MODEL_NAMES: tuple[str, ...] = ("lstm", "gru")
+EVALUATION_FILE = "evaluation.json"
+# The networks a model set trains and the name of their mean: every other module reads them here.
+NETWORKS: tuple[str, ...] = ("lstm", "gru")
+ENSEMBLE = "ensemble"
+
+
+def served_keys(networks: Iterable[str]) -> list[str]:
+    """A set's model keys: its networks, then the ensemble (their mean) when there are two or more."""
+    keys = list(networks)
+    return [*keys, *([ENSEMBLE] if len(keys) >= 2 else [])]
 
 
 class ArtifactError(Exception):

@@ -16,7 +16,7 @@ from service.inference.backends.base import Backend
 from service.inference.scaler import MinMaxScaling
 
 
-class DeadlineExceeded(Exception):  # noqa: N818 (the name is imported by both routers)
+class DeadlineExceeded(Exception):  # noqa: N818 (a domain fact, like the dataplane's own errors)
     """A recursive forecast ran past its deadline; raised between steps, so no runtime call is cut short."""
 
     def __init__(self, steps_done: int, horizon: int) -> None:
