@@ -100,7 +100,9 @@ def _intervals_section(table: IntervalTable) -> str:
             "## Prediction intervals (split conformal), coverage on the test period",
             "",
             f"Calibrated on a rolling-origin backtest over {table.calibration_start} … {table.calibration_end} "
-            f"(the validation part of the training period), horizons 1…{table.max_horizon}; error scale: "
+            "(the end of the training period; `forecast-calibrate --calibration-days 0` picks its length among "
+            "250…1,500 days by coverage on the validation period, never on the test period; the part before the "
+            f"validation period was seen in training), horizons 1…{table.max_horizon}; error scale: "
             f"{', '.join(scales)} (chosen per horizon by calibrating on the first half of that period and checking "
             "coverage on the second). Targets: within ±5 points of nominal at 80 %, ±3 at 95 %; on ~250 test points "
             "sampling error alone is about ±2.5 and ±1.4 points. `persistence` is the naive baseline's interval "

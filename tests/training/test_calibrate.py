@@ -96,3 +96,21 @@ def test_table_round_trip_and_validation(calibrator: Calibrator, tmp_path) -> No
     broken["quantiles"]["persistence"]["80"] = [1.0]
     with pytest.raises(ValueError, match="need 10"):
         IntervalTable.model_validate(broken)
+
+
+def test_the_calibration_length_is_chosen_on_validation_only(random_walk: np.ndarray) -> None:
+    """Every candidate ends before the validation period; the series after ``n_train`` never matters."""
+    from training.calibrate import CALIBRATION_CANDIDATES, choose_calibration_days
+
+    scaler = MinMaxScaling(data_min=float(random_walk.min()) - 50, data_max=float(random_walk.max()) + 50)
+    predictors = {"persistence": persistence_predictor(scaler, WINDOW)}
+    n_train, validation = 3000, 250
+    chosen, scores = choose_calibration_days(random_walk, predictors, WINDOW, n_train, validation)
+    assert chosen in scores
+    assert set(scores) == set(CALIBRATION_CANDIDATES)  # all fit in 2,750 days of history
+    assert all(0 <= s < 0.1 for s in scores.values())  # a random walk: every length covers about right
+    garbled = random_walk.copy()
+    garbled[n_train:] = 1.0  # a "test period" that would change everything if it were read
+    assert choose_calibration_days(garbled, predictors, WINDOW, n_train, validation) == (chosen, scores)
+    short = choose_calibration_days(random_walk[:700], predictors, WINDOW, 700, validation)[1]
+    assert set(short) == {250}  # only lengths that fit before the validation period are tried
