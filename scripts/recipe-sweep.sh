@@ -1,11 +1,28 @@
 #!/usr/bin/env bash
-# The validation-only sweep that chose the `default` recipe (README, "How the default recipe was chosen").
-# Every candidate is scored on the last 250 trading days of 2006-2016 (evaluation.json "validation");
-# the 2017 test figures these runs also print played no part in the choice.
+# Validation-only recipe sweeps. Every candidate is scored on the last 250 trading days up to
+# 2016-12-31 (evaluation.json "validation"); the 2017 test figures these runs also compute played no
+# part in the choice.
+#   scripts/recipe-sweep.sh [ibm] [path/to/IBM.csv]   the univariate IBM sweep (README, "How the default recipe was chosen")
+#   scripts/recipe-sweep.sh ohlc [path/to/data-dir]   the OHLC set: layer sizes of each network (artifacts/ohlc/report.md)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DATA=${1:-../shared/data/IBM.csv}
+MODE=ibm
+if [[ ${1:-} == ohlc || ${1:-} == ibm ]]; then MODE=$1; shift; fi
 export TF_CPP_MIN_LOG_LEVEL=3
+
+if [[ $MODE == ohlc ]]; then
+  DATA=${1:-../shared/data}
+  O() { .venv/bin/forecast-train --inputs ohlc --data "$DATA" --seed 1 --verbose 2 "$@"; }
+  O --out runs/ohlc-sweep-A --lstm-units 32 --gru-units 64   # the issue's sizes
+  O --out runs/ohlc-sweep-B --lstm-units 64 --gru-units 32   # the other size of each network
+  for run in runs/ohlc-sweep-*; do
+    .venv/bin/python -c "import json,sys; v=json.load(open(sys.argv[1]+'/evaluation.json'))['summary']['validation']['trained']; \
+print(sys.argv[1], *(f\"{k} {v[k]['median']['1']:.4f}\" for k in ('lstm', 'gru', 'ensemble', 'ridge')))" "$run"
+  done
+  exit 0
+fi
+
+DATA=${1:-../shared/data/IBM.csv}
 T() { .venv/bin/forecast-train --data "$DATA" --no-plots --verbose 0 "$@"; }
 for seed in 1 2 3; do
   T --seed "$seed" --out "runs/sweep-A-s$seed" --units 32,32 --learning-rate 0.0005

@@ -77,6 +77,7 @@ def _table() -> OhlcIntervalTable:
     return OhlcIntervalTable(
         method="test",
         volatility_floor=0.002,
+        scales=["volatility", "volatility", "price", "price", "volatility"],
         levels=[80, 95],
         max_horizon=5,
         calibration_start="2016-01-04",

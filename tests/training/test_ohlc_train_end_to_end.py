@@ -91,3 +91,19 @@ def test_a_broken_model_file_fails_alone(tiny_ohlc: Path, tmp_path: Path) -> Non
     (copy / "manifest.json").write_text('{"kind": "ohlc", "format_version": 1}')
     with pytest.raises(ArtifactError, match="format_version 1"):
         load_ohlc_set(copy)
+
+
+def test_resume_reuses_networks_with_the_same_recipe(tiny_run: tuple[Path, Path], tmp_path: Path) -> None:
+    import shutil
+
+    out, data = tiny_run
+    copy = tmp_path / "resumed"
+    shutil.copytree(out, copy)
+    before = read_ohlc_manifest(copy).models["lstm"].keras.sha256
+    args = ["--inputs", "ohlc", "--data", str(data), "--hold-out", "DDD", "--out", str(copy), "--window", str(WINDOW)]
+    args += ["--train-end", "2016-03-31", "--validation-days", "40", "--epochs", "1", "--lstm-units", "3"]
+    args += ["--gru-units", "3", "--verbose", "0", "--resume"]
+    assert main(args) == 0
+    after = read_ohlc_manifest(copy)
+    assert after.models["lstm"].keras.sha256 == before  # the same file, not a retrained one
+    assert load_ohlc_set(copy).errors == {}

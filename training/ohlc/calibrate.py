@@ -2,39 +2,52 @@
 
 Calibration: rolling-origin recursive forecasts over the validation part of every training ticker
 (the last 250 training days of each file), pooled; the score of each origin, horizon and column is
-``|actual - forecast| / (last close * vol(window))``. The conformal quantile at level L over m
-scores is the ceil((m + 1) L)-th smallest. The volatility floor is the 1st percentile of the
-calibration windows' volatility, so a freakishly calm window does not collapse its interval.
-Coverage is then measured on the test period of each group (trained, held-out).
+``|actual - forecast| / unit(window)``. The conformal quantile at level L over m scores is the
+ceil((m + 1) L)-th smallest. The unit per horizon (``price`` or ``volatility``) is chosen like the
+univariate set's: quantiles from the first half of each ticker's validation origins, coverage on
+the second half, the unit whose 80 % and 95 % coverage there is closer to nominal wins; the final
+quantiles then use all of it. The volatility floor is the 1st percentile of the calibration windows'
+volatility, so a freakishly calm window does not collapse its interval. Coverage is then measured
+on the test period of each group (trained, held-out).
 """
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from service.inference.intervals import LEVELS
+from service.inference.intervals import LEVELS, Scale
 from service.inference.ohlc.bars import COLUMNS, log_volatility
 from service.inference.ohlc.intervals import OhlcCoverage, OhlcIntervalTable
 from training.ohlc.data import BarSeries
 from training.ohlc.evaluate import PeriodForecasts, actuals
 
+log = logging.getLogger("forecast-train")
 MAX_HORIZON = 20
 COVERAGE_HORIZONS: tuple[int, ...] = (1, 5, 20)
+SCALES: tuple[Scale, ...] = ("price", "volatility")
+CHOICE_LEVELS: tuple[int, ...] = (80, 95)
+Pairs = Sequence[tuple[BarSeries, PeriodForecasts, int]]
+
+
+def _unit(windows: np.ndarray, scale: Scale, floor: float) -> np.ndarray:
+    if scale == "price":
+        return windows[:, -1, 3]
+    return windows[:, -1, 3] * np.maximum(log_volatility(windows), floor)
 
 
 def _scores(
-    pairs: Sequence[tuple[BarSeries, PeriodForecasts, int]], model: str, h: int, floor: float
+    pairs: Pairs, model: str, h: int, floor: float, scale: Scale
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Scores (m, 4), plus forecasts, actuals and scales, pooled over tickers at horizon ``h``."""
+    """Scores (m, 4), plus forecasts, actuals and units, pooled over tickers at horizon ``h``."""
     sc, fs, ac, us = [], [], [], []
     for series, pf, end in pairs:
         actual, mask = actuals(series, pf.origins, h, end)
         f = pf.forecasts[model][mask, h - 1]
-        w = pf.windows[mask]
-        unit = w[:, -1, 3] * np.maximum(log_volatility(w), floor)
+        unit = _unit(pf.windows[mask], scale, floor)
         sc.append(np.abs(actual - f) / unit[:, None])
         fs.append(f)
         ac.append(actual)
@@ -48,25 +61,67 @@ def conformal_quantile(scores: np.ndarray, level: int) -> np.ndarray:
     return np.sort(scores, axis=0)[k - 1]
 
 
-def calibrate(
-    calibration: Sequence[tuple[BarSeries, PeriodForecasts, int]],
-    models: Sequence[str],
-    period: tuple[str, str],
-) -> OhlcIntervalTable:
+def _halves(
+    pairs: Pairs,
+) -> tuple[list[tuple[BarSeries, PeriodForecasts, int]], list[tuple[BarSeries, PeriodForecasts, int]]]:
+    first, second = [], []
+    for series, pf, end in pairs:
+        mid = len(pf.origins) // 2
+        cut_end = int(pf.origins[mid])  # first-half targets must lie before the second half's first origin + 1
+        head = PeriodForecasts(pf.origins[:mid], pf.windows[:mid], {k: v[:mid] for k, v in pf.forecasts.items()})
+        tail = PeriodForecasts(pf.origins[mid:], pf.windows[mid:], {k: v[mid:] for k, v in pf.forecasts.items()})
+        first.append((series, head, cut_end + 1))
+        second.append((series, tail, end))
+    return first, second
+
+
+def choose_scales(pairs: Pairs, model: str, floor: float) -> list[Scale]:
+    """Per horizon, the unit whose first-half quantiles cover the second half closest to nominal."""
+    first, second = _halves(pairs)
+    chosen: list[Scale] = []
+    for h in range(1, MAX_HORIZON + 1):
+        gaps: dict[Scale, float] = {}
+        for scale in SCALES:
+            fit = _scores(first, model, h, floor, scale)[0]
+            check = _scores(second, model, h, floor, scale)[0]
+            gaps[scale] = float(
+                np.mean([abs(np.mean(check <= conformal_quantile(fit, lv)) * 100 - lv) for lv in CHOICE_LEVELS])
+            )
+        chosen.append(min(SCALES, key=lambda s: gaps[s]))
+    return chosen
+
+
+def _accumulate_within_unit(q: np.ndarray, scales: list[Scale]) -> np.ndarray:
+    """Quantiles (H, 4) made non-decreasing in h among horizons that share a unit (never across units)."""
+    out = q.copy()
+    for h in range(1, len(out)):
+        if scales[h] == scales[h - 1]:
+            out[h] = np.maximum(out[h], out[h - 1])
+    return out
+
+
+def calibrate(calibration: Pairs, models: Sequence[str], period: tuple[str, str]) -> OhlcIntervalTable:
     vols = np.concatenate([log_volatility(pf.windows) for _, pf, _ in calibration])
     floor = float(np.percentile(vols, 1))
+    # One unit per horizon for every model, chosen on the ensemble (the mean of the members).
+    scales = choose_scales(calibration, "ensemble" if "ensemble" in models else models[0], floor)
+    log.info(
+        "interval unit per horizon, chosen on the validation halves: %s",
+        " ".join(f"h{h}={s}" for h, s in enumerate(scales, 1)),
+    )
     quantiles: dict[str, dict[str, list[list[float]]]] = {}
     for model in models:
-        per_h = [_scores(calibration, model, h, floor)[0] for h in range(1, MAX_HORIZON + 1)]
+        per_h = [_scores(calibration, model, h, floor, scales[h - 1])[0] for h in range(1, MAX_HORIZON + 1)]
         quantiles[model] = {}
         for level in LEVELS:
             q = np.stack([conformal_quantile(s, level) for s in per_h])
-            # Intervals never narrow with the horizon.
-            quantiles[model][str(level)] = np.maximum.accumulate(q, axis=0).tolist()
+            quantiles[model][str(level)] = _accumulate_within_unit(q, scales).tolist()
     return OhlcIntervalTable(
         method="split conformal, recursive rolling-origin backtest on the validation period pooled across training "
-        "tickers; |error| / (last close * std of daily log close changes in the window)",
+        "tickers; |error| / unit(window), unit per horizon the last close (price) or the last close times the std "
+        "of daily log close changes in the window (volatility)",
         volatility_floor=floor,
+        scales=scales,
         levels=list(LEVELS),
         max_horizon=MAX_HORIZON,
         calibration_start=period[0],
@@ -76,19 +131,32 @@ def calibrate(
     )
 
 
-def coverage(
-    table: OhlcIntervalTable, groups: Mapping[str, Sequence[tuple[BarSeries, PeriodForecasts, int]]]
-) -> OhlcIntervalTable:
+def _served_bounds(
+    table: OhlcIntervalTable, pairs: Pairs, model: str, h: int, level: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Actuals, forecasts and the bounds the service would answer at step ``h``, pooled over tickers."""
+    acts, fs, lows, ups = [], [], [], []
+    for series, pf, end in pairs:
+        actual, mask = actuals(series, pf.origins, h, end)
+        path = pf.forecasts[model][mask, :h]
+        lower, upper = table.bounds(model, level, path, pf.windows[mask])
+        acts.append(actual)
+        fs.append(path[:, h - 1])
+        lows.append(lower[:, h - 1])
+        ups.append(upper[:, h - 1])
+    return np.concatenate(acts), np.concatenate(fs), np.concatenate(lows), np.concatenate(ups)
+
+
+def coverage(table: OhlcIntervalTable, groups: Mapping[str, Pairs]) -> OhlcIntervalTable:
     """The table with its measured test coverage per model, group, column, horizon and level."""
     out: dict[str, list[OhlcCoverage]] = {}
     for model in table.quantiles:
         rows: list[OhlcCoverage] = []
         for group, pairs in groups.items():
             for h in COVERAGE_HORIZONS:
-                _, f, actual, unit = _scores(pairs, model, h, table.volatility_floor)
                 for level in table.levels:
-                    half = table.half_widths(model, level, h)[h - 1][None, :] * unit[:, None]
-                    inside = np.abs(actual - f) <= half
+                    actual, f, lower, upper = _served_bounds(table, pairs, model, h, level)
+                    inside = (lower <= actual) & (actual <= upper)
                     for k, column in enumerate(COLUMNS):
                         rows.append(
                             OhlcCoverage(
@@ -97,7 +165,7 @@ def coverage(
                                 horizon=h,
                                 level=level,
                                 coverage=float(np.mean(inside[:, k]) * 100.0),
-                                mean_relative_width=float(np.mean(2 * half[:, k] / actual[:, k])),
+                                mean_relative_width=float(np.mean((upper[:, k] - lower[:, k]) / actual[:, k])),
                                 points=len(f),
                             )
                         )

@@ -146,11 +146,22 @@ def data_section(manifest: dict[str, Any], evals: list[dict[str, Any]]) -> list[
     return rows
 
 
+def _cell(v: dict[str, Any], model: str, h: str = "1") -> str:
+    return f"{v[model]['median'][h]:.4f}" if model in v else "-"
+
+
+def _recipe(manifest: dict[str, Any], kind: str) -> str:
+    if kind not in manifest["models"]:
+        return "-"
+    hp = manifest["models"][kind]["hyperparameters"]
+    return f"{hp['units']} (lr {hp['learning_rate']:g}, patience {hp['patience']}, cap {hp['epochs']})"
+
+
 def sweep_section(sweep: list[Path], evals: list[dict[str, Any]]) -> list[str]:
     rows = [
         "## How the recipe was chosen (validation only: last 250 training days of the 20 training tickers)",
         "",
-        "| run | units (lstm / gru) | lstm | gru | ensemble | ridge | ensemble h=5 / h=20 "
+        "| run | recipe (lstm / gru) | lstm | gru | ensemble | ridge | ensemble h=5 / h=20 "
         "| train seconds (lstm / gru) |",
         "| --- | --- | ---: | ---: | ---: | ---: | --- | --- |",
     ]
@@ -158,11 +169,11 @@ def sweep_section(sweep: list[Path], evals: list[dict[str, Any]]) -> list[str]:
         e = json.loads((d / "evaluation.json").read_text(encoding="utf-8"))
         m = json.loads((d / "manifest.json").read_text(encoding="utf-8"))
         v = e["summary"]["validation"]["trained"]
-        units = " / ".join(str(m["models"][k]["hyperparameters"]["units"]) for k in ("lstm", "gru"))
-        secs = " / ".join(str(e["fit"][k]["train_seconds"]) for k in ("lstm", "gru"))
+
+        units = " / ".join(_recipe(m, k) for k in ("lstm", "gru"))
+        secs = " / ".join(str(e["fit"][k]["train_seconds"]) if k in e["fit"] else "-" for k in ("lstm", "gru"))
         rows.append(
-            f"| {d.name} | {units} | {v['lstm']['median']['1']:.4f} | {v['gru']['median']['1']:.4f} | "
-            f"{v['ensemble']['median']['1']:.4f} | {v['ridge']['median']['1']:.4f} | "
-            f"{v['ensemble']['median']['5']:.4f} / {v['ensemble']['median']['20']:.4f} | {secs} |"
+            f"| {d.name} | {units} | {_cell(v, 'lstm')} | {_cell(v, 'gru')} | {_cell(v, 'ensemble')} | "
+            f"{_cell(v, 'ridge')} | {_cell(v, 'ensemble', '5')} / {_cell(v, 'ensemble', '20')} | {secs} |"
         )
     return rows

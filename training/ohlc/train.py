@@ -63,8 +63,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--batch-size", type=int, default=OhlcRecipe.batch_size)
     p.add_argument("--learning-rate", type=float, default=OhlcRecipe.learning_rate)
+    p.add_argument("--gru-learning-rate", type=float, help="the GRU's own learning rate (default: --learning-rate)")
     p.add_argument("--dropout", type=float, default=OhlcRecipe.dropout)
     p.add_argument("--patience", type=int, default=OhlcRecipe.patience)
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="reuse a network already trained in --out with the same recipe and seed (its KIND.fit.json)",
+    )
     p.add_argument("--verbose", type=int, default=2, choices=(0, 1, 2))
     args = p.parse_args(argv)
     if args.window < 2 or args.epochs < 1:
@@ -92,6 +98,27 @@ def _source(s: BarSeries, held_out: bool) -> OhlcDataSource:
         repairs=[Repair.model_validate(r) for r in s.repairs],
         open_close_outside_range=s.open_close_outside_range,
     )
+
+
+def _reusable(out: Path, kind: str, params: dict[str, Any]) -> tuple[Any, dict[str, Any]] | None:
+    """The network trained earlier in ``out`` with exactly these hyperparameters and seed, if any."""
+    record_path, keras_path = out / f"{kind}.fit.json", out / f"{kind}.keras"
+    if not (record_path.is_file() and keras_path.is_file()):
+        return None
+    record = json.loads(record_path.read_text(encoding="utf-8"))
+    if record.get("hyperparameters") != params:
+        log.info(
+            "%s: the earlier %s was trained with %s, not %s: retraining",
+            out,
+            kind,
+            record.get("hyperparameters"),
+            params,
+        )
+        return None
+    import keras
+
+    log.info("reusing %s trained earlier in %s (%s)", kind, out, record["fit"])
+    return keras.saving.load_model(keras_path, compile=False, safe_mode=True), record["fit"]
 
 
 def run(args: argparse.Namespace) -> Path:
@@ -125,22 +152,32 @@ def run(args: argparse.Namespace) -> Path:
         dropout=args.dropout, patience=args.patience,
     )  # fmt: skip
     recipes = {k: replace(base, units=args.lstm_units if k == "lstm" else args.gru_units) for k in kinds}
+    if "gru" in recipes and args.gru_learning_rate is not None:
+        recipes["gru"] = replace(recipes["gru"], learning_rate=args.gru_learning_rate)
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     created = datetime.now(UTC).replace(microsecond=0)
     entries: dict[str, OhlcModelEntry] = {}
     fit_info: dict[str, Any] = {}
     for kind in kinds:
-        model, fit_info[kind] = fit_ohlc(kind, recipes[kind], data, args.seed, args.verbose)
         keras_path, onnx_path = out / f"{kind}.keras", out / f"{kind}.onnx"
-        model.save(keras_path)
+        params = {**recipes[kind].hyperparameters(), "seed": args.seed}
+        reused = _reusable(out, kind, params) if args.resume else None
+        if reused is not None:
+            model, fit_info[kind] = reused
+        else:
+            model, fit_info[kind] = fit_ohlc(kind, recipes[kind], data, args.seed, args.verbose)
+            model.save(keras_path)
+            # Written right after each fit, so a later failure does not cost the training (--resume).
+            record = {"hyperparameters": params, "fit": fit_info[kind]}
+            (out / f"{kind}.fit.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
         error = export_onnx(model, onnx_path, args.window)
         sha = sha256_file(onnx_path)
         entries[kind] = OhlcModelEntry(
             name=kind, kind=kind, version=f"ohlc-{created:%Y%m%d}-{sha[:8]}", recipe="ohlc",
             keras=FileRef(file=keras_path.name, sha256=sha256_file(keras_path)),
             onnx=FileRef(file=onnx_path.name, sha256=sha), parameters=int(model.count_params()),
-            hyperparameters={**recipes[kind].hyperparameters(), "seed": args.seed}, onnx_max_rel_error=error,
+            hyperparameters=params, onnx_max_rel_error=error,
         )  # fmt: skip
         log.info("exported %s to ONNX (max relative difference from Keras %.1e)", kind, error)
     (out / OHLC_INTERVALS_FILE).unlink(missing_ok=True)  # belongs to the previous run in this directory
