@@ -3,7 +3,7 @@
 # 2016-12-31 (evaluation.json "validation"); the 2017 test figures these runs also compute played no
 # part in the choice.
 #   scripts/recipe-sweep.sh [ibm] [path/to/IBM.csv]   the univariate IBM sweep (README, "How the default recipe was chosen")
-#   scripts/recipe-sweep.sh ohlc [path/to/data-dir]   the OHLC set: layer sizes of each network (artifacts/ohlc/report.md)
+#   scripts/recipe-sweep.sh ohlc [path/to/data-dir]   the OHLC set (artifacts/ohlc/report.md, "How the recipe was chosen")
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MODE=ibm
@@ -14,10 +14,11 @@ if [[ $MODE == ohlc ]]; then
   DATA=${1:-../shared/data}
   O() { .venv/bin/forecast-train --inputs ohlc --data "$DATA" --seed 1 --verbose 2 "$@"; }
   O --out runs/ohlc-sweep-A --lstm-units 32 --gru-units 64   # the issue's sizes
-  O --out runs/ohlc-sweep-B --lstm-units 64 --gru-units 32   # the other size of each network
+  O --out runs/ohlc-sweep-B --lstm-units 32 --gru-units 32 --patience 5 --epochs 20  # smaller GRU, longer patience
+  O --out runs/ohlc-sweep-C --models gru --gru-units 64 --gru-learning-rate 0.0003  # A's GRU stopped at epoch 2: slower lr
   for run in runs/ohlc-sweep-*; do
     .venv/bin/python -c "import json,sys; v=json.load(open(sys.argv[1]+'/evaluation.json'))['summary']['validation']['trained']; \
-print(sys.argv[1], *(f\"{k} {v[k]['median']['1']:.4f}\" for k in ('lstm', 'gru', 'ensemble', 'ridge')))" "$run"
+print(sys.argv[1], *(f\"{k} {v[k]['median']['1']:.4f}\" for k in ('lstm', 'gru', 'ensemble', 'ridge') if k in v))" "$run"
   done
   exit 0
 fi

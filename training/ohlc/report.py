@@ -105,7 +105,7 @@ def speed_section(directory: Path) -> list[str]:
     return lines
 
 
-def write_report(directory: Path, runs: list[Path], sweep: list[Path]) -> Path:
+def write_report(directory: Path, runs: list[Path], sweep: list[Path], choice: str = "") -> Path:
     manifest = json.loads((directory / "manifest.json").read_text(encoding="utf-8"))
     evals = [json.loads((d / "evaluation.json").read_text(encoding="utf-8")) for d in (directory, *runs)]
     intervals = json.loads((directory / "intervals.json").read_text(encoding="utf-8"))
@@ -150,6 +150,7 @@ def write_report(directory: Path, runs: list[Path], sweep: list[Path]) -> Path:
         "",
         *sweep_section(sweep, evals),
         "",
+        *([choice, ""] if choice else []),
         *speed_section(directory),
         "",
     ]
@@ -163,8 +164,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--set", type=Path, default=Path("artifacts/ohlc"))
     parser.add_argument("--runs", type=Path, nargs="*", default=[])
     parser.add_argument("--sweep", type=Path, nargs="*", default=[])
+    parser.add_argument("--choice", default="", help="a paragraph on which recipe the sweep chose and why")
     args = parser.parse_args(argv)
-    print(write_report(args.set, args.runs, args.sweep))
+    print(write_report(args.set, args.runs, args.sweep, args.choice))
     return 0
 
 
