@@ -65,11 +65,17 @@ def targets_section(evals: list[dict[str, Any]], manifest: dict[str, Any], inter
             for step in (1, 5, 20):
                 got = cov[(level, step)]["coverage"]
                 off = got - level
-                verdict = "**met**" if abs(off) <= tol else f"**missed** by {abs(off) - tol:.1f} points"
+                verdict = "**met**" if abs(off) <= tol else f"**missed** by {abs(off) - tol:.2f} points"
                 rows.append(
                     f"| High {level} % interval covers {level} ± {tol:g} at h={step} | {m} | {got:.1f} % | "
                     f"{got:.1f} % | {verdict} |"
                 )
+    rows += [
+        "",
+        f"For scale: ridge, the linear model on the same inputs, scores a median of {ridge:.4f} on these held-out "
+        f"tickers, so the 0.85 bar (set where the issue's ridge scored 0.848 on its own six held-out tickers) lies "
+        f"{ridge - 0.85:.3f} below the linear baseline here; the networks' margin over ridge is the comparable figure.",
+    ]
     return rows
 
 
