@@ -38,7 +38,11 @@ def error_of(response: Any, status: int) -> str:
 
 
 def test_server_metadata_and_health(app_client: TestClient) -> None:
-    assert app_client.get("/v2").json() == {"name": "stock-forecast", "version": "0.1.0", "extensions": ["parameters"]}
+    assert app_client.get("/v2").json() == {
+        "name": "stock-forecast",
+        "version": "0.1.0",
+        "extensions": ["parameters", "binary_tensor_data"],
+    }
     assert app_client.get("/v2/health/live").json() == {"live": True}
     assert app_client.get("/v2/health/ready").json() == {"ready": True}
     assert app_client.get("/v2/models/gru/ready").json() == {"name": "gru", "ready": True}
@@ -141,18 +145,6 @@ def test_nan_and_infinity_tokens_are_refused(app_client: TestClient) -> None:
     raw = json.dumps({"inputs": [tensor(["_", *WINDOW[1:]])]}).replace('"_"', "NaN")  # not JSON, but parsed
     assert "is nan" in error_of(infer(app_client, raw), 400)
     assert "is inf" in error_of(infer(app_client, raw.replace("NaN", "Infinity")), 400)
-
-
-def test_binary_tensor_requests_are_refused_with_a_hint(app_client: TestClient) -> None:
-    header = json.dumps({"inputs": [{**tensor(None), "parameters": {"binary_data_size": 80}}]})
-    r = app_client.post(
-        "/v2/models/lstm/infer",
-        content=header.encode() + b"\0" * 80,
-        headers={**JSON, "Inference-Header-Content-Length": str(len(header))},
-    )
-    assert "binary_data=False" in error_of(r, 400)
-    body = {"inputs": [{k: v for k, v in tensor(None, parameters={"binary_data_size": 80}).items() if k != "data"}]}
-    assert "binary tensor data is not supported" in error_of(infer(app_client, body), 400)
 
 
 def test_unknown_model_is_404_even_with_a_bad_body(app_client: TestClient) -> None:

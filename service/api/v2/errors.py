@@ -1,7 +1,8 @@
 """How /v2 says an error: the protocol's ``{"error": "message"}`` shape, 400 for any bad request.
 
 The conversion happens in this package's route class, so the /v1 error shape stays untouched; the
-body guard's 413/415 and unmatched paths keep the service-wide shape.
+body guard's 413/415 and unmatched paths keep the service-wide shape. The route class also unframes
+binary tensor requests (:mod:`service.api.v2.binary`) before FastAPI parses the body.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from service.api.v2 import binary
 from service.core.errors import ApiError, field_path
 from service.dataplane.errors import (
     DataPlaneError,
@@ -25,10 +27,6 @@ from service.dataplane.errors import (
     VersionNotFound,
 )
 
-BINARY_UNSUPPORTED = (
-    "binary tensor data is not supported; send the values as JSON in 'data' "
-    "(tritonclient: set_data_from_numpy(..., binary_data=False))"
-)
 _STATUS: dict[type[DataPlaneError], int] = {
     ModelNotFound: 404,
     VersionNotFound: 404,
@@ -48,16 +46,19 @@ def bad_request(message: str) -> InvalidInput:
 
 
 class V2Route(APIRoute):
-    """Answers every error of its routes in the protocol's ``{"error": "..."}`` shape (400, not 422)."""
+    """Answers every error of its routes in the protocol's ``{"error": "..."}`` shape (400, not 422),
+    and hands FastAPI the JSON header of a binary tensor request as the body."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
 
         async def route_handler(request: Request) -> Response:
-            if "inference-header-content-length" in request.headers:
-                return error_json(400, BINARY_UNSUPPORTED)
             try:
+                if binary.is_framed(request):
+                    request = await binary.json_header_request(request)
                 return await handler(request)
+            except binary.FramingError as exc:
+                return error_json(400, str(exc))
             except DataPlaneError as exc:
                 headers = {"Retry-After": str(ModelNotReady.retry_after_s)} if isinstance(exc, ModelNotReady) else None
                 return error_json(_STATUS.get(type(exc), 500), exc.message, headers)

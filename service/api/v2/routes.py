@@ -1,21 +1,21 @@
 """Open Inference Protocol (KServe V2) REST routes: decode tensors, call the dataplane, encode tensors.
 
 Lets generic inference clients (tritonclient, KServe's v2 client, plain curl) call every model with the
-protocol's JSON tensor format (see :mod:`service.api.v2.codec` for the tensors). Not supported: the
-binary tensor data extension (send ``binary_data=False`` inputs; a request for a binary output is
-answered in JSON, which clients read the same way), and model repository/statistics endpoints.
+protocol's JSON tensors or its binary tensor data extension (tritonclient's default; see
+:mod:`service.api.v2.codec` for the tensors, :mod:`service.api.v2.binary` for the framing). Not
+supported: shared memory, and model repository/statistics endpoints.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Response
 from fastapi.responses import JSONResponse
 
 from service import __version__
 from service.api.deps import DataPlaneDep, ModelDep, ModelVersionDep, RegistryDep, require_api_key
-from service.api.v2 import codec
+from service.api.v2 import binary, codec
 from service.api.v2.errors import V2Route
 from service.api.v2.types import (
     ErrorBody,
@@ -28,8 +28,9 @@ from service.api.v2.types import (
 from service.dataplane import DataPlane, ModelCard, ServedModel
 
 SERVER_NAME = "stock-forecast"
-# "parameters": requests may carry parameters (here: "horizon"). No binary_tensor_data, no shared memory.
-EXTENSIONS = ["parameters"]
+# "parameters": requests may carry parameters (here: "horizon"); "binary_tensor_data": raw FP32 tensors
+# after the JSON header, both ways. No shared memory.
+EXTENSIONS = ["parameters", "binary_tensor_data"]
 _PLATFORMS = {"onnx": "onnxruntime", "keras": "tensorflow"}
 _RETRY = {"Retry-After": "1"}
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -101,16 +102,32 @@ async def model_version_ready(model: ModelVersionDep) -> dict[str, Any]:
     return {"name": model.name, "ready": True}
 
 
-async def _infer(dataplane: DataPlane, model: ServedModel, body: InferRequest) -> InferResponse:
-    result = await dataplane.infer(model, codec.decode_infer(body, model.card))
-    return codec.encode_infer(result, body.id)
+# The bytes after the JSON header of a binary tensor request (None for plain JSON): V2Route put them aside.
+BinaryData = Annotated[bytes | None, Depends(binary.binary_data)]
 
 
+async def _infer(
+    dataplane: DataPlane, model: ServedModel, body: InferRequest, data: bytes | None
+) -> InferResponse | Response:
+    request = codec.decode_infer(body, model.card, data)
+    wants_binary = codec.binary_output(body)
+    result = await dataplane.infer(model, request)
+    response, raw = codec.encode_infer(result, body.id, wants_binary)
+    return response if raw is None else binary.binary_response(response, raw)
+
+
+_BINARY_DOC = (
+    "Binary tensor data extension: with an `Inference-Header-Content-Length: N` header the first N bytes of "
+    "the body are this JSON request and raw little-endian FP32 values follow (an input's "
+    "`parameters.binary_data_size` bytes); an output with `parameters.binary_data: true` (or the request "
+    "parameter `binary_data_output: true`) comes back the same way, as `application/octet-stream`."
+)
 _INFER: dict[str, Any] = {
     "response_model": InferResponse,
     "response_model_exclude_none": True,
     "responses": _ERRORS,
     "dependencies": [Depends(require_api_key)],
+    "description": _BINARY_DOC,
 }
 
 
@@ -119,10 +136,14 @@ _INFER: dict[str, Any] = {
     **_INFER,
     summary="Inference: the next value after each window, or a forecast with parameters.horizon",
 )
-async def infer(body: InferRequest, model: ModelDep, dataplane: DataPlaneDep) -> InferResponse:
-    return await _infer(dataplane, model, body)
+async def infer(
+    body: InferRequest, model: ModelDep, dataplane: DataPlaneDep, data: BinaryData
+) -> InferResponse | Response:
+    return await _infer(dataplane, model, body, data)
 
 
 @router.post("/models/{name}/versions/{version}/infer", **_INFER, summary="Inference (one version)")
-async def infer_version(body: InferRequest, model: ModelVersionDep, dataplane: DataPlaneDep) -> InferResponse:
-    return await _infer(dataplane, model, body)
+async def infer_version(
+    body: InferRequest, model: ModelVersionDep, dataplane: DataPlaneDep, data: BinaryData
+) -> InferResponse | Response:
+    return await _infer(dataplane, model, body, data)

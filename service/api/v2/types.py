@@ -1,4 +1,9 @@
-"""Open Inference Protocol (KServe V2) wire types: requests, responses and metadata."""
+"""Open Inference Protocol (KServe V2) wire types: requests, responses and metadata.
+
+A binary tensor request's JSON header is an :class:`InferRequest` too: its binary input carries
+``parameters.binary_data_size`` instead of ``data``; a binary output, ``parameters.binary_data_size``
+instead of ``data`` (see :mod:`service.api.v2.binary`).
+"""
 
 from __future__ import annotations
 
@@ -18,13 +23,15 @@ class TensorInput(_Body):
     name: str
     shape: Annotated[list[Annotated[int, Field(strict=True, ge=0)]], Field(max_length=8)]
     datatype: str
-    parameters: Parameters | None = None
+    parameters: Parameters | None = Field(
+        default=None, description='{"binary_data_size": bytes}: the values follow the JSON header as raw FP32'
+    )
     data: Any = Field(default=None, description="tensor values, flat or nested, row-major")
 
 
 class RequestedOutput(_Body):
     name: str
-    parameters: Parameters | None = None
+    parameters: Parameters | None = Field(default=None, description='{"binary_data": true}: raw FP32 bytes back')
 
 
 class InferRequest(_Body):
@@ -43,7 +50,9 @@ class InferRequest(_Body):
 
     id: str | None = None
     parameters: Parameters | None = Field(
-        default=None, description='optional {"horizon": H}: recursive H-step forecast from one window'
+        default=None,
+        description='optional {"horizon": H}: recursive H-step forecast from one window; '
+        '{"binary_data_output": true}: outputs as raw FP32 bytes',
     )
     inputs: Annotated[list[TensorInput], Field(min_length=1)]
     outputs: list[RequestedOutput] | None = None
@@ -53,7 +62,8 @@ class TensorOutput(BaseModel):
     name: str
     datatype: str
     shape: list[int]
-    data: list[float]
+    parameters: Scalars | None = None
+    data: list[float] | None = Field(default=None, description="absent for a binary output")
 
 
 class InferResponse(BaseModel):
