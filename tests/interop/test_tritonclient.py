@@ -1,7 +1,8 @@
 """The Open Inference Protocol (v2) endpoints, driven by NVIDIA's own client, ``tritonclient[http]``.
 
 A real ``forecast-serve`` process answers; every number is checked against the /v1 API's answer for the
-same windows.
+same windows. The client runs with its defaults (binary tensor data both ways) unless a test says
+otherwise; the only plugin adds the API key. The OHLC models: ``test_tritonclient_sets.py``.
 """
 
 from __future__ import annotations
@@ -22,34 +23,43 @@ pytestmark = pytest.mark.slow
 MODELS = ("lstm", "gru", "ensemble")
 
 
-class JsonHeaders:
-    """A tritonclient plugin adding the headers this server wants: the API key and a JSON content type.
-
-    tritonclient posts its JSON body without a Content-Type header; the service's body guard refuses
-    such a POST with 415, so the plugin names the type (see the headerless test below).
-    """
+class ApiKey:
+    """A tritonclient plugin adding the API key, and nothing else: the client otherwise runs as shipped."""
 
     def __init__(self, api_key: str | None) -> None:
         self.api_key = api_key
 
     def __call__(self, request: Any) -> None:
-        request.headers["Content-Type"] = "application/json"
         if self.api_key is not None:
             request.headers["X-API-Key"] = self.api_key
+
+
+class JsonHeaders(ApiKey):
+    """The API key and a JSON Content-Type, which the docs' session once needed and some users still add."""
+
+    def __call__(self, request: Any) -> None:
+        super().__call__(request)
+        request.headers["Content-Type"] = "application/json"
 
 
 @pytest.fixture(scope="module")
 def triton(server: Server) -> Iterator[Any]:
     client = httpclient.InferenceServerClient(url=server.host_port, network_timeout=60.0)
-    client.register_plugin(JsonHeaders(server.api_key))
+    client.register_plugin(ApiKey(server.api_key))
     yield client
     client.close()
 
 
-def window_input(data: np.ndarray, *, binary: bool = False) -> Any:
-    tensor = httpclient.InferInput("window", list(data.shape), "FP32")
-    tensor.set_data_from_numpy(data.astype(np.float32), binary_data=binary)
+def window_input(data: np.ndarray, datatype: str = "FP32", **kwargs: Any) -> Any:
+    """``set_data_from_numpy`` with tritonclient's defaults (binary data) unless ``kwargs`` say otherwise."""
+    tensor = httpclient.InferInput("window", list(data.shape), datatype)
+    tensor.set_data_from_numpy(data.astype(np.float32) if datatype == "FP32" else data, **kwargs)
     return tensor
+
+
+def binary_size(result: Any) -> Any:
+    """The output's binary_data_size in the response's JSON header: None when it came back as JSON."""
+    return (result.get_response()["outputs"][0].get("parameters") or {}).get("binary_data_size")
 
 
 def test_server_live_ready_and_metadata(triton: Any) -> None:
@@ -86,31 +96,45 @@ def test_unknown_model_is_not_ready_and_has_no_metadata(triton: Any) -> None:
 
 
 @pytest.mark.parametrize("model", MODELS)
-def test_infer_matches_v1_predict(triton: Any, server: Server, windows: np.ndarray, model: str) -> None:
+def test_infer_with_default_arguments_matches_v1_predict(
+    triton: Any, server: Server, windows: np.ndarray, model: str
+) -> None:
+    """tritonclient's defaults: binary input, binary output; the same numbers as /v1 and as the JSON path."""
     result = triton.infer(
-        model,
-        [window_input(windows)],
-        outputs=[httpclient.InferRequestedOutput("prediction", binary_data=False)],
-        request_id="req-1",
+        model, [window_input(windows)], outputs=[httpclient.InferRequestedOutput("prediction")], request_id="req-1"
     )
     got = result.as_numpy("prediction")
     assert got.dtype == np.float32
     assert got.shape == (len(windows), 1)
+    assert binary_size(result) == 4 * len(windows)  # it did come back as raw bytes
     response = result.get_response()
     assert response["id"] == "req-1"
     assert response["model_name"] == model
     # The same windows through /v1 (float32-rounded, as the client sent them), compared as FP32.
     expected = np.asarray(server.v1_predict(model, windows.astype(np.float32)), dtype=np.float32)
     np.testing.assert_array_equal(got[:, 0], expected)
+    as_json = triton.infer(
+        model,
+        [window_input(windows, binary_data=False)],
+        outputs=[httpclient.InferRequestedOutput("prediction", binary_data=False)],
+    )
+    assert binary_size(as_json) is None
+    np.testing.assert_array_equal(as_json.as_numpy("prediction"), got)
 
 
-def test_infer_default_outputs_and_binary_output_request(triton: Any, server: Server, windows: np.ndarray) -> None:
-    """No outputs named, or a binary output asked for: the answer comes as JSON, which tritonclient reads too."""
-    plain = triton.infer("lstm", [window_input(windows[:2])])
-    binary = triton.infer("lstm", [window_input(windows[:2])], outputs=[httpclient.InferRequestedOutput("prediction")])
-    expected = np.asarray(server.v1_predict("lstm", windows[:2].astype(np.float32)), dtype=np.float32)
-    np.testing.assert_array_equal(plain.as_numpy("prediction")[:, 0], expected)
-    np.testing.assert_array_equal(binary.as_numpy("prediction")[:, 0], expected)
+def test_binary_and_json_mixed_both_ways(triton: Any, windows: np.ndarray) -> None:
+    """Binary in with JSON out, JSON in with binary out, and no output named (binary_data_output): one answer."""
+    json_out = [httpclient.InferRequestedOutput("prediction", binary_data=False)]
+    answers = [
+        triton.infer("gru", [window_input(windows)], outputs=json_out),
+        triton.infer(
+            "gru", [window_input(windows, binary_data=False)], outputs=[httpclient.InferRequestedOutput("prediction")]
+        ),
+        triton.infer("gru", [window_input(windows)]),
+    ]
+    assert [binary_size(a) for a in answers] == [None, 4 * len(windows), 4 * len(windows)]
+    for answer in answers[1:]:
+        np.testing.assert_array_equal(answer.as_numpy("prediction"), answers[0].as_numpy("prediction"))
 
 
 def test_infer_horizon_parameter_matches_v1_forecast(triton: Any, server: Server, windows: np.ndarray) -> None:
@@ -118,6 +142,7 @@ def test_infer_horizon_parameter_matches_v1_forecast(triton: Any, server: Server
     result = triton.infer("ensemble", [window_input(window)], parameters={"horizon": 7})
     got = result.as_numpy("prediction")
     assert got.shape == (1, 7)
+    assert binary_size(result) == 28
     expected = np.asarray(server.v1_forecast("ensemble", window[0], 7), dtype=np.float32)
     np.testing.assert_array_equal(got[0], expected)
 
@@ -135,42 +160,46 @@ def expect_error(call: Any, status: str, fragment: str) -> None:
     assert fragment in info.value.message()
 
 
+@pytest.mark.parametrize("binary", [True, False], ids=["binary", "json"])
 @pytest.mark.parametrize(
     ("case", "fragment"),
     [
         ("short", "the last dimension must be the model's window"),
-        ("negative", "data[3] (window 0, position 3) is -1.0; every value must be a finite positive number"),
+        ("negative", "{} (window 0, position 3) is -1.0; every value must be a finite positive number"),
         ("nan", "every value must be a finite positive number"),
         ("inf", "every value must be a finite positive number"),
     ],
 )
-def test_bad_values_are_400_with_the_servers_message(triton: Any, server: Server, case: str, fragment: str) -> None:
+def test_bad_values_are_400_with_the_servers_message(
+    triton: Any, server: Server, case: str, fragment: str, binary: bool
+) -> None:
     data = {
         "short": np.full((1, 3), 100.0),
         "negative": _window_with(server, 3, -1.0),
         "nan": _window_with(server, 0, np.nan),
         "inf": _window_with(server, 5, np.inf),
     }[case]
-    expect_error(lambda: triton.infer("lstm", [window_input(data)]), "400", fragment)
+    fragment = fragment.format("value 3" if binary else "data[3]")
+    expect_error(lambda: triton.infer("lstm", [window_input(data, binary_data=binary)]), "400", fragment)
 
 
 def test_wrong_datatype_input_name_and_output_name_are_400(triton: Any, server: Server, windows: np.ndarray) -> None:
-    fp64 = httpclient.InferInput("window", [1, server.window], "FP64")
-    fp64.set_data_from_numpy(windows[:1], binary_data=False)
-    expect_error(lambda: triton.infer("lstm", [fp64]), "400", "datatype 'FP64' is not supported")
+    expect_error(
+        lambda: triton.infer("lstm", [window_input(windows[:1], "FP64")]), "400", "datatype 'FP64' is not supported"
+    )
+    ints = windows[:1].astype(np.int32)
+    expect_error(
+        lambda: triton.infer("lstm", [window_input(ints, "INT32")]), "400", "datatype 'INT32' is not supported"
+    )
     other = httpclient.InferInput("prices", [1, server.window], "FP32")
-    other.set_data_from_numpy(windows[:1].astype(np.float32), binary_data=False)
+    other.set_data_from_numpy(windows[:1].astype(np.float32))
     expect_error(lambda: triton.infer("lstm", [other]), "400", "takes exactly one input, 'window'")
-    output = [httpclient.InferRequestedOutput("probabilities", binary_data=False)]
+    output = [httpclient.InferRequestedOutput("probabilities")]
     expect_error(
         lambda: triton.infer("lstm", [window_input(windows[:1])], outputs=output),
         "400",
         "unknown output 'probabilities'",
     )
-
-
-def test_binary_tensor_data_is_refused_with_a_hint(triton: Any, windows: np.ndarray) -> None:
-    expect_error(lambda: triton.infer("lstm", [window_input(windows[:1], binary=True)]), "400", "binary_data=False")
 
 
 def test_limits_and_horizon_rules(triton: Any, server: Server, windows: np.ndarray) -> None:
@@ -192,18 +221,22 @@ def test_unknown_model_is_404(triton: Any, windows: np.ndarray) -> None:
     expect_error(lambda: triton.infer("nope", [window_input(windows[:1])]), "404", "unknown model 'nope'")
 
 
-def test_infer_without_content_type_header(server: Server, windows: np.ndarray) -> None:
+def test_infer_without_a_plugin_and_with_a_json_content_type(server: Server, windows: np.ndarray) -> None:
+    """No plugin at all (the key as a per-call header); and a plugin that declares JSON on a binary body."""
     client = httpclient.InferenceServerClient(url=server.host_port)
     try:
         result = client.infer("lstm", [window_input(windows[:1])], headers={"X-API-Key": server.api_key})
         assert result.as_numpy("prediction").shape == (1, 1)
+        client.register_plugin(JsonHeaders(server.api_key))
+        again = client.infer("lstm", [window_input(windows[:1])])
+        np.testing.assert_array_equal(again.as_numpy("prediction"), result.as_numpy("prediction"))
     finally:
         client.close()
 
 
 def test_infer_needs_the_api_key(server: Server, windows: np.ndarray) -> None:
     client = httpclient.InferenceServerClient(url=server.host_port)
-    client.register_plugin(JsonHeaders(api_key=None))
+    client.register_plugin(ApiKey(api_key=None))
     try:
         expect_error(lambda: client.infer("lstm", [window_input(windows[:1])]), "401", "X-API-Key")
         assert client.is_model_ready("lstm")  # the probes and metadata stay open
