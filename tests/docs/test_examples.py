@@ -1,7 +1,7 @@
 """The README's and docs' examples run: JSON blocks parse, curl requests get their documented answers from
 the app, the Python client session prints what the page shows, and shell blocks hold commands only.
 
-The app is the real one (``create_app``) on the committed IBM model set, in-process; curl commands are
+The app is the real one (``create_app``) on the committed model sets, in-process; curl commands are
 run by bash with ``curl`` replaced by a function that prints its arguments, so the shell expands the
 request exactly as a reader's shell would.
 """
@@ -30,7 +30,7 @@ from service.core.config import Settings
 from service.main import create_app
 from tests.docs.markdown import PAGES, REPO, Block, all_blocks, anchors, following, links
 
-ARTIFACTS = REPO / "artifacts" / "ibm-high" if (REPO / "artifacts" / "ibm-high").is_dir() else REPO / "artifacts"
+ARTIFACTS = REPO / "artifacts"  # every committed model set, as ./scripts/serve.sh serves them
 API_PREFIXES = ("/v1", "/v2")
 # Floats from the models may differ in their last digits between CPUs; everything else must match.
 REL_TOL = 1e-4
