@@ -25,7 +25,8 @@ def _verdict(ok: bool, by: float) -> str:
 def targets_section(evals: list[dict[str, Any]], manifest: dict[str, Any], intervals: dict[str, Any]) -> list[str]:
     ridge = _mean(evals, "ridge", "median", "1")
     rows = [
-        "## Against the issue's targets (held-out tickers, 2017; judged on the mean over seeds)",
+        "## Against the issue's targets (held-out tickers, 2017; judged on the mean over seeds, intervals on the "
+        "committed seed)",
         "",
         "| target | model | value (seed mean) | committed seed | verdict |",
         "| --- | --- | ---: | ---: | --- |",
