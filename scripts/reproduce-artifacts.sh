@@ -30,5 +30,5 @@ if [[ $ONLY == all || $ONLY == ohlc ]]; then
   for seed in 2 3; do ohlc --seed "$seed" --out "runs/ohlc-s$seed"; done
   sweep=(); for d in runs/ohlc-sweep-A runs/ohlc-sweep-B runs/ohlc-sweep-C; do [[ -f $d/evaluation.json ]] && sweep+=("$d"); done
   .venv/bin/python -m training.ohlc.report --set artifacts/ohlc --runs runs/ohlc-s2 runs/ohlc-s3 \
-    --sweep "${sweep[@]}" --choice "$(cat training/ohlc/recipe-choice.md)"
+    --sweep "${sweep[@]}" --choice "$(cat training/ohlc/recipe-choice.md)" --data "$DATA"
 fi

@@ -105,7 +105,36 @@ def speed_section(directory: Path) -> list[str]:
     return lines
 
 
-def write_report(directory: Path, runs: list[Path], sweep: list[Path], choice: str = "") -> Path:
+def average_section(directory: Path, runs: list[Path], data: Path | None, evals: list[dict[str, Any]]) -> list[str]:
+    from training.ohlc.seed_average import seed_average
+
+    if data is None or not runs:
+        return []
+    result = seed_average([directory, *runs], data)
+    if result is None:
+        return ["## Averaging seeds", "", f"Not measured: {data} does not hold the files the set was scored on."]
+    rows = [
+        "## Averaging seeds (not served)",
+        "",
+        f"The mean of all {result['members']} networks of the {len(runs) + 1} seeds (log-ratio outputs averaged at "
+        "every step), scored the same way; it shows how much of the margin over ridge survives when seed noise is "
+        "averaged out.",
+        "",
+        "| group | next-day median | worst ticker | ridge median | ridge − average | h=5 median | h=20 median |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for group, g in result["groups"].items():
+        ridge = evals[0]["summary"]["test"][group]["ridge"]["median"]["1"]
+        rows.append(
+            f"| {group.replace('_', '-')} | {g['median']['1']:.4f} | {g['max']['1']:.4f} | {ridge:.4f} | "
+            f"{ridge - g['median']['1']:.4f} | {g['median']['5']:.4f} | {g['median']['20']:.4f} |"
+        )
+    return rows
+
+
+def write_report(
+    directory: Path, runs: list[Path], sweep: list[Path], choice: str = "", data: Path | None = None
+) -> Path:
     manifest = json.loads((directory / "manifest.json").read_text(encoding="utf-8"))
     evals = [json.loads((d / "evaluation.json").read_text(encoding="utf-8")) for d in (directory, *runs)]
     intervals = json.loads((directory / "intervals.json").read_text(encoding="utf-8"))
@@ -144,6 +173,8 @@ def write_report(directory: Path, runs: list[Path], sweep: list[Path], choice: s
         "",
         *_ticker_rows(evals),
         "",
+        *average_section(directory, runs, data, evals),
+        "",
         *coverage_section(intervals, manifest),
         "",
         *data_section(manifest, evals),
@@ -165,8 +196,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=Path, nargs="*", default=[])
     parser.add_argument("--sweep", type=Path, nargs="*", default=[])
     parser.add_argument("--choice", default="", help="a paragraph on which recipe the sweep chose and why")
+    parser.add_argument("--data", type=Path, help="the data directory, for the seed-averaged figures")
     args = parser.parse_args(argv)
-    print(write_report(args.set, args.runs, args.sweep, args.choice))
+    print(write_report(args.set, args.runs, args.sweep, args.choice, args.data))
     return 0
 
 
