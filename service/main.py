@@ -60,6 +60,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(metrics.router)
     app.include_router(v1_router)
     app.include_router(v2_router)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware, max_bytes=settings.max_body_bytes, max_header_bytes=settings.max_header_bytes
+    )
     app.add_middleware(MetricsMiddleware, metrics=app_metrics)  # outermost: counts 413/415 too
     return app

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Annotated, Literal
@@ -13,6 +14,14 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 DEFAULT_ARTIFACTS_DIR = Path(__file__).resolve().parents[2] / "artifacts"
 # Model names as the URL path carries them (they come from the manifests: lstm, ohlc-gru, ...).
 MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+def cores() -> int:
+    """CPUs this process may run on (its affinity mask, which container CPU sets narrow), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
 
 
 class Settings(BaseSettings):
@@ -35,6 +44,16 @@ class Settings(BaseSettings):
     # After SIGTERM, how long requests in flight may still run before their connections are closed
     # (keep it under the orchestrator's grace period: 30 s in deploy/kubernetes).
     shutdown_timeout_s: float = Field(default=10.0, ge=0, le=3600)
+    # Admission control (service/dataplane/admission.py): model computations at once per worker (None:
+    # one per core), and how many more may wait for one; beyond that 503 + Retry-After at once.
+    max_inflight: int | None = Field(default=None, ge=1, le=1024)
+    max_queue: int = Field(default=64, ge=0, le=100_000)
+    # Server (forecast-serve) protection from slow and greedy clients; see docs/reliability.md.
+    # h11 enforces the header cap; httptools parses faster but accepts headers of any size.
+    http: Literal["h11", "httptools"] = "h11"
+    max_header_bytes: int = Field(default=16_384, ge=1_024, le=1_048_576)
+    keep_alive_s: int = Field(default=5, ge=1, le=3600)
+    max_connections: int | None = Field(default=256, ge=1, le=100_000)
     # Micro-batching of concurrent single-window model calls (see service/inference/batching.py).
     # None ("auto"): on for keras, whose ~170 µs model call is worth sharing; off for onnx, whose ~20 µs
     # call costs about what the coordination does (BENCHMARKS.md, micro-batching table).
@@ -45,6 +64,11 @@ class Settings(BaseSettings):
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
     api_key: SecretStr | None = None
     docs_enabled: bool = True
+
+    @property
+    def inflight_limit(self) -> int:
+        """Model computations at once per worker: ``max_inflight``, or one per core this process may use."""
+        return self.max_inflight or cores()
 
     @property
     def batching_enabled(self) -> bool:

@@ -1,21 +1,72 @@
-"""Request guards that must run before the body is parsed: content type (415) and body size (413)."""
+"""Request guards that must run before the body is parsed: content type (415), body size (413) and
+strict JSON (400 for a duplicate key); and, once the body is read, how to learn that the client left.
+"""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
+from typing import Any
+
+from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.core.errors import error_response
 
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
 
+#: Set while a request with a body is handled: awaiting it returns once the client has disconnected.
+#: After the body has been read, the next ASGI message a server sends is ``http.disconnect`` (uvicorn
+#: sends it when the connection drops), so the dataplane can stop work nobody will read, whatever the
+#: protocol in between.
+client_gone: ContextVar[Callable[[], Awaitable[None]] | None] = ContextVar("client_gone", default=None)
+
+
+class DuplicateKeyError(ValueError):
+    """A JSON object names the same key twice (the JSON RFC leaves the meaning open: refused here)."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise DuplicateKeyError(key)
+        out[key] = value
+    return out
+
+
+def duplicate_key(body: bytes) -> str | None:
+    """The first key an object of ``body`` repeats, or None (also for a body that is not JSON at all:
+    the route's own parser says what is wrong with that)."""
+    try:
+        json.loads(body, object_pairs_hook=_no_duplicates)
+    except DuplicateKeyError as exc:
+        return exc.key
+    except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested too deep
+        return None
+    return None
+
 
 class BodyLimitMiddleware:
-    """Refuse non-JSON bodies and bodies over ``max_bytes`` without reading more than the cap."""
+    """Refuse headers over ``max_header_bytes`` (431), non-JSON bodies (415), bodies over ``max_bytes``
+    without reading more than the cap (413) and JSON with a repeated key (400)."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app, self.max_bytes = app, max_bytes
+    def __init__(self, app: ASGIApp, max_bytes: int, max_header_bytes: int | None = None) -> None:
+        self.app, self.max_bytes, self.max_header_bytes = app, max_bytes, max_header_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and self.max_header_bytes is not None:
+            # The server's parser bounds what it buffers (h11); this is the exact cap, whatever parser.
+            size = sum(len(name) + len(value) + 4 for name, value in scope["headers"])
+            if size > self.max_header_bytes:
+                text = f"request headers are over the {self.max_header_bytes}-byte limit"
+                await error_response(431, "headers_too_large", text)(scope, receive, send)
+                return
         if scope["type"] != "http" or scope["method"] not in _BODY_METHODS:
             await self.app(scope, receive, send)
             return
@@ -50,6 +101,13 @@ class BodyLimitMiddleware:
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
+        # A binary /v2 request frames a JSON header of this length before its tensor bytes.
+        framed = headers.get(b"inference-header-content-length", b"")
+        document = body[: int(framed)] if framed.isdigit() else body
+        repeated = duplicate_key(document) if document else None
+        if repeated is not None:
+            await self._duplicate(scope["path"], repeated)(scope, receive, send)
+            return
         sent = False
 
         async def replay() -> Message:
@@ -59,7 +117,24 @@ class BodyLimitMiddleware:
                 return {"type": "http.request", "body": body, "more_body": False}
             return await receive()
 
-        await self.app(scope, replay, send)
+        async def gone() -> None:
+            while (await receive())["type"] != "http.disconnect":
+                pass
+
+        token = client_gone.set(gone)
+        try:
+            await self.app(scope, replay, send)
+        finally:
+            client_gone.reset(token)
+
+    @staticmethod
+    def _duplicate(path: str, key: str) -> JSONResponse:
+        shown = key if len(key) <= 64 else key[:61] + "..."
+        message = f"request body is not valid JSON: key {shown!r} appears twice in one object"
+        if path.startswith("/v2/"):  # what /v2 answers for any other body it cannot parse
+            return JSONResponse({"error": message}, status_code=400)
+        details = [{"field": "body", "rule": "unique_keys", "message": message}]
+        return error_response(400, "malformed_json", message, details)
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = error_response(413, "payload_too_large", f"request body is over the {self.max_bytes}-byte limit")

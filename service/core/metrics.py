@@ -66,6 +66,21 @@ class Metrics:
         self.queue_depth = Gauge(
             "forecast_batch_queue_depth", "Single-window calls waiting for a model call", ["model"], registry=r
         )
+        # Admission control (service/dataplane/admission.py): what it refused, and what it holds now.
+        self.requests_shed = Counter(
+            "forecast_requests_shed",
+            "Requests refused before any model work, by model and reason (queue_full: 503, deadline: 504)",
+            ["model", "reason"],
+            registry=r,
+        )
+        self.requests_cancelled = Counter(
+            "forecast_requests_cancelled",
+            "Requests whose client disconnected before the answer, so their work was stopped",
+            ["model"],
+            registry=r,
+        )
+        self.work_running = Gauge("forecast_work_running", "Model computations running in the pool", registry=r)
+        self.work_queued = Gauge("forecast_work_queued", "Requests waiting for a model slot", registry=r)
         self.model_info = Gauge(
             "forecast_model_info", "Loaded models (1 = serving)", ["model", "version", "backend"], registry=r
         )

@@ -5,25 +5,33 @@ the model), calls :meth:`DataPlane.infer`, and encodes the :class:`InferenceResu
 between happens here, the same way for /v1 and /v2: model lookup and readiness, limits, the price
 rule, range warnings, the deadline, timing and metrics, the non-finite check and interval bounds.
 
-One concurrency policy for both protocols, the fastest measured (BENCHMARKS.md): a request whose
-model work is a handful of single steps runs right on the event loop, because a hop to the thread
-pool and back costs more than the work; anything larger, and any call that may wait on the
-micro-batcher, runs in the thread pool so the event loop never blocks.
+One concurrency policy for both protocols (BENCHMARKS.md, docs/reliability.md): a request whose
+model work is a handful of single steps runs right on the event loop, because a hop to a thread and
+back costs more than the work, and it never waits behind heavy forecasts. Anything larger goes through
+admission control (:mod:`service.dataplane.admission`): a bounded number at once in a pool sized to the
+cores, a bounded queue, 503 beyond it, 504 for a request whose deadline (counted from its arrival)
+passes in the queue, and a stop at the next step when its client disconnects. Small calls that may wait
+on the micro-batcher take a thread of their own small pool, so the batcher can fill a batch.
 """
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
+import contextlib
 import dataclasses
+import threading
 import time
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from starlette.concurrency import run_in_threadpool
 
 from service.core.config import Settings
+from service.core.limits import client_gone
 from service.core.metrics import Metrics
-from service.dataplane.errors import DeadlineExceeded, InvalidInput, VersionNotFound
+from service.dataplane.admission import Admission, StopAt
+from service.dataplane.errors import ClientDisconnected, DeadlineExceeded, InvalidInput, VersionNotFound
 from service.dataplane.model import ModelCard, ServedModel
 from service.dataplane.registry import ModelRegistry
 from service.dataplane.rules import Locator, check_finite_output, check_limit, check_prices, default_locator
@@ -46,6 +54,9 @@ class InferenceRequest:
     locate: Locator | None = None
     #: When the request arrived (``time.monotonic()``): the deadline counts from here.
     received: float = dataclasses.field(default_factory=time.monotonic)
+    #: Set by whoever knows the answer is no longer wanted (the dataplane sets it too when the client
+    #: disconnects); a forecast stops at its next step once it is set.
+    cancelled: threading.Event | None = None
 
 
 @dataclass(frozen=True)
@@ -66,6 +77,8 @@ class DataPlane:
 
     def __init__(self, registry: ModelRegistry, settings: Settings, metrics: Metrics) -> None:
         self.registry, self._settings, self._metrics = registry, settings, metrics
+        self.admission = Admission(settings.inflight_limit, settings.max_queue, metrics)
+        self._light: concurrent.futures.ThreadPoolExecutor | None = None
 
     # --- metadata -----------------------------------------------------------------------------------
 
@@ -90,9 +103,42 @@ class DataPlane:
     async def infer(self, model: ServedModel, request: InferenceRequest) -> InferenceResult:
         rows = int(request.inputs.shape[0]) if request.inputs.ndim else 0
         steps = rows * (request.horizon or 1) * model.members
-        if steps <= INLINE_MAX_STEPS and not model.batched:
-            return self.infer_sync(model, request)
-        return await run_in_threadpool(self.infer_sync, model, request)
+        if steps <= INLINE_MAX_STEPS:
+            if not model.batched:
+                return self.infer_sync(model, request)
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._light_pool(), self.infer_sync, model, request)
+        cancelled = request.cancelled or threading.Event()
+        if request.cancelled is None:
+            request = dataclasses.replace(request, cancelled=cancelled)
+        watch = client_gone.get()
+        gone = asyncio.ensure_future(watch()) if watch is not None else None
+        if gone is not None:
+            gone.add_done_callback(lambda f: None if f.cancelled() else cancelled.set())
+        try:
+            return await self.admission.run(
+                model.name,
+                lambda: self.infer_sync(model, request),
+                deadline=request.received + self._settings.request_timeout_s,
+                timeout_s=self._settings.request_timeout_s,
+                cancelled=cancelled,
+                gone=gone,
+            )
+        except ClientDisconnected:
+            self._metrics.requests_cancelled.labels(model.name).inc()
+            raise
+        finally:
+            if gone is not None and not gone.done():
+                gone.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await gone
+
+    def _light_pool(self) -> concurrent.futures.ThreadPoolExecutor:
+        """Threads for small calls that may wait on the micro-batcher: enough to fill one batch."""
+        if self._light is None:
+            size = min(self._settings.batch_max_size, 64)
+            self._light = concurrent.futures.ThreadPoolExecutor(max_workers=size, thread_name_prefix="batched")
+        return self._light
 
     def infer_sync(self, model: ServedModel, request: InferenceRequest) -> InferenceResult:
         """The whole pipeline, synchronously (the thread pool's entry, and the tests')."""
@@ -110,12 +156,15 @@ class DataPlane:
             values = model.predict(x)
         else:
             kind = "forecast"
-            deadline = request.received + s.request_timeout_s
-            if time.monotonic() > deadline:
-                raise DeadlineExceeded(s.request_timeout_s, 0, horizon)
+            at = request.received + s.request_timeout_s
+            deadline = at if request.cancelled is None else StopAt(at, request.cancelled)
             try:
+                if time.monotonic() > deadline:
+                    raise StepsDeadlineExceeded(0, horizon)
                 values = model.forecast(x, horizon, deadline)
             except StepsDeadlineExceeded as exc:
+                if request.cancelled is not None and request.cancelled.is_set():
+                    raise ClientDisconnected(exc.steps_done) from None
                 raise DeadlineExceeded(s.request_timeout_s, exc.steps_done, exc.horizon) from None
         m = self._metrics
         m.inference_seconds.labels(card.name, kind).observe(time.perf_counter() - started)

@@ -10,6 +10,9 @@ from __future__ import annotations
 class DataPlaneError(Exception):
     """Base class: ``message`` is a complete sentence a client can be shown as-is."""
 
+    #: Seconds a client should wait before retrying (a ``Retry-After`` header); None: no header.
+    retry_after_s: int | None = None
+
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
@@ -52,10 +55,41 @@ class InvalidInput(DataPlaneError):  # noqa: N818
 
 
 class DeadlineExceeded(DataPlaneError):  # noqa: N818
-    """The request ran past the server's time limit; raised between forecast steps."""
+    """The request ran past the server's time limit, counted from its arrival: raised between forecast
+    steps, or before any work when it waited in the admission queue until its deadline."""
 
-    def __init__(self, timeout_s: float, steps_done: int, horizon: int) -> None:
+    def __init__(self, timeout_s: float, steps_done: int = 0, horizon: int = 0, *, queued: bool = False) -> None:
+        if queued:
+            message = (
+                f"the server was too busy to start this request within its limit of {timeout_s:g} s; "
+                "nothing was computed, retry later"
+            )
+        else:
+            message = (
+                f"the forecast took longer than the server's limit of {timeout_s:g} s "
+                f"({steps_done} of {horizon} steps done); ask for a shorter horizon"
+            )
+        super().__init__(message)
+        self.queued = queued
+
+
+class Overloaded(DataPlaneError):  # noqa: N818
+    """Every model slot is busy and the queue behind them is full: refused at once, before any work
+    (503 with ``Retry-After``), so a burst costs the server almost nothing and the client can go elsewhere."""
+
+    retry_after_s = 1
+
+    def __init__(self, running: int, queued: int) -> None:
         super().__init__(
-            f"the forecast took longer than the server's limit of {timeout_s:g} s "
-            f"({steps_done} of {horizon} steps done); ask for a shorter horizon"
+            f"the server is at capacity ({running} computations running, {queued} waiting); "
+            f"retry after {self.retry_after_s} s"
         )
+
+
+class ClientDisconnected(DataPlaneError):  # noqa: N818
+    """The client went away before its answer was ready, so the work was stopped. Nobody reads the
+    answer; protocols report it as 499 (nginx's "client closed request") so it shows in the metrics."""
+
+    def __init__(self, steps_done: int | None = None) -> None:
+        done = "" if steps_done is None else f" after {steps_done} steps"
+        super().__init__(f"the client disconnected; the work was stopped{done}")

@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 from typing import Literal
 
 from service.core.config import Settings
@@ -128,6 +129,12 @@ class ModelRegistry:
                 sets.append(loaded)
         except ArtifactError as exc:
             self._fail(str(exc))
+            return
+        except PermissionError as exc:  # an operator's fix: say which file or directory, never the full path
+            root = s.artifacts_dir.name
+            where = Path(exc.filename).name if exc.filename else root
+            inside = "" if where == root else f" in the artifacts directory {root!r}"
+            self._fail(f"cannot read {where!r}{inside}: permission denied")
             return
         except Exception as exc:  # never let a load problem kill the process: report it on /readyz
             log.exception("unexpected error while loading artifacts")

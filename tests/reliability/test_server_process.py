@@ -44,6 +44,9 @@ def test_sigterm_lets_in_flight_requests_finish(tiny_artifacts: Path, tmp_path: 
         FORECAST_MAX_HORIZON=str(HORIZON),
         FORECAST_REQUEST_TIMEOUT_S="600",
         FORECAST_SHUTDOWN_TIMEOUT_S="300",
+        # All 20 computing at once, as the test needs them in flight together: with the default one slot
+        # per core they run in turn and the first ones are answered before the last are sent.
+        FORECAST_MAX_INFLIGHT=str(IN_FLIGHT),
     )
     sent = threading.Semaphore(0)
     results: dict[int, Any] = {}

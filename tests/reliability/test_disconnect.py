@@ -1,0 +1,188 @@
+"""Cancellation: a forecast whose client disconnected stops at its next step, and a queued one never starts.
+
+The ASGI app is driven directly, with a ``receive`` that says ``http.disconnect`` once the forecast is
+known to be part way; every wait has a cause (an event), none a duration.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from service.dataplane import InferenceRequest
+from service.dataplane.admission import StopAt
+from service.dataplane.errors import ClientDisconnected
+from service.inference.loader import load_artifacts
+from service.inference.predictor import DeadlineExceeded as StepsDeadlineExceeded
+from tests.reliability.conftest import GOOD, start_client, wait_ready
+
+WAIT = 30.0
+HORIZON = 365
+STOP_AFTER = 5  # the model call during which the client leaves
+
+
+class PausingBackend:
+    """Wraps a backend; call number ``pause_at`` waits until ``release`` is set. Counts the calls."""
+
+    def __init__(self, inner: Any, pause_at: int) -> None:
+        self.inner, self.pause_at = inner, pause_at
+        self.kind, self.window = inner.kind, inner.window
+        self.calls = 0
+        self.paused, self.release = threading.Event(), threading.Event()
+
+    def predict(self, windows: np.ndarray) -> np.ndarray:
+        self.calls += 1
+        if self.calls == self.pause_at:
+            self.paused.set()
+            assert self.release.wait(WAIT), "never released"
+        return self.inner.predict(windows)
+
+
+def test_a_cancelled_deadline_stops_the_real_predictor_at_the_next_step(tiny_artifacts: Path) -> None:
+    predictor = load_artifacts(tiny_artifacts, ("lstm",)).predictors["lstm"]
+    cancelled = threading.Event()
+    backend = PausingBackend(predictor.backends[0], STOP_AFTER)
+    backend.release = cancelled  # the call that cancels is the one that resumes: no race possible
+    stepping = type(predictor)(name="lstm", version="1", scaler=predictor.scaler, backends=[backend])
+
+    def cancel_when_paused() -> None:
+        assert backend.paused.wait(WAIT)
+        cancelled.set()
+
+    threading.Thread(target=cancel_when_paused, daemon=True).start()
+    with pytest.raises(StepsDeadlineExceeded) as info:
+        stepping.forecast(np.array(GOOD), HORIZON, StopAt(float("inf"), cancelled))
+    assert info.value.steps_done == STOP_AFTER == backend.calls
+    # Uncancelled, it is the plain deadline: same answer as no deadline at all.
+    far = StopAt(float("inf"), threading.Event())
+    np.testing.assert_array_equal(predictor.forecast(np.array(GOOD), 20, far), predictor.forecast(np.array(GOOD), 20))
+
+
+@pytest.fixture
+def served_gru(tiny_artifacts: Path) -> Iterator[tuple[TestClient, PausingBackend]]:
+    client = start_client(artifacts_dir=tiny_artifacts, batching=False, request_timeout_s=600)
+    try:
+        wait_ready(client)
+        model = client.app.state.dataplane.registry.get("gru")  # type: ignore[attr-defined]
+        backend = PausingBackend(model.predictor.backends[0], STOP_AFTER)
+        model.predictor = type(model.predictor)(
+            name="gru", version=model.predictor.version, scaler=model.predictor.scaler, backends=[backend]
+        )
+        original = model.forecast
+
+        def forecast(x: np.ndarray, horizon: int, deadline: float | None) -> np.ndarray:
+            # The paused call resumes once the dataplane has marked the request cancelled.
+            assert isinstance(deadline, StopAt)
+            backend.release = deadline.cancelled
+            return original(x, horizon, deadline)
+
+        model.forecast = forecast
+        yield client, backend
+    finally:
+        client.__exit__(None, None, None)
+
+
+async def call_and_leave(app: Any, path: str, body: dict[str, Any], leave: threading.Event) -> list[dict[str, Any]]:
+    """One POST through the whole ASGI app; the client disconnects once ``leave`` is set."""
+    raw = json.dumps(body).encode()
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+        "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
+        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(raw)).encode())],
+        "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80),
+    }  # fmt: skip
+    messages = [{"type": "http.request", "body": raw, "more_body": False}]
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        if messages:
+            return messages.pop()
+        assert await asyncio.get_running_loop().run_in_executor(None, leave.wait, WAIT)
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+    return sent
+
+
+def test_a_forecast_whose_client_disconnected_stops_within_one_step(
+    served_gru: tuple[TestClient, PausingBackend],
+) -> None:
+    client, backend = served_gru
+    body = {"window": GOOD, "horizon": HORIZON}
+    sent = asyncio.run(call_and_leave(client.app, "/v1/models/gru/forecast", body, backend.paused))
+    # The client left during call 5; the forecast stopped before call 6 and nothing else was computed.
+    assert backend.calls == STOP_AFTER
+    assert sent[0]["status"] == 499
+    assert b"client_disconnected" in sent[1]["body"]
+    metrics = client.get("/metrics").text
+    assert 'forecast_requests_cancelled_total{model="gru"} 1.0' in metrics
+    assert "forecast_work_running 0.0" in metrics
+
+
+def test_a_queued_request_whose_client_left_never_starts(tiny_artifacts: Path) -> None:
+    client = start_client(artifacts_dir=tiny_artifacts, batching=False, max_inflight=1, max_queue=4)
+    try:
+        wait_ready(client)
+        app = client.app
+        dp = app.state.dataplane  # type: ignore[attr-defined]
+        model = dp.registry.get("lstm")
+        gate, entered = threading.Event(), threading.Event()
+        original = model.forecast
+        started: list[int] = []
+
+        def forecast(x: np.ndarray, horizon: int, deadline: float | None) -> np.ndarray:
+            started.append(horizon)
+            entered.set()
+            assert gate.wait(WAIT)
+            return original(x, horizon, deadline)
+
+        model.forecast = forecast
+
+        async def scenario() -> list[dict[str, Any]]:
+            holder = asyncio.ensure_future(dp.infer(model, InferenceRequest(np.array([GOOD]), horizon=11)))
+            assert await asyncio.get_running_loop().run_in_executor(None, entered.wait, WAIT)
+            leave = threading.Event()
+            queued = asyncio.ensure_future(
+                call_and_leave(app, "/v1/models/lstm/forecast", {"window": GOOD, "horizon": 12}, leave)
+            )
+            while dp.admission.queued == 0:  # until it waits for the slot
+                await asyncio.sleep(0.001)
+            leave.set()
+            sent = await queued  # answered while the slot is still held: it left the queue at once
+            assert dp.admission.queued == 0
+            assert not gate.is_set()
+            gate.set()
+            await holder
+            return sent
+
+        sent = asyncio.run(scenario())
+        assert sent[0]["status"] == 499
+        assert started == [11]  # the queued forecast (horizon 12) never ran
+    finally:
+        client.__exit__(None, None, None)
+
+
+def test_a_request_cancelled_by_its_caller_is_not_computed(tiny_artifacts: Path) -> None:
+    """The dataplane's own hook: a caller that knows the answer is no longer wanted sets the event."""
+    client = start_client(artifacts_dir=tiny_artifacts, batching=False)
+    try:
+        wait_ready(client)
+        dp = client.app.state.dataplane  # type: ignore[attr-defined]
+        cancelled = threading.Event()
+        cancelled.set()
+        request = InferenceRequest(np.array([GOOD]), horizon=50, cancelled=cancelled)
+        with pytest.raises(ClientDisconnected, match="after 0 steps"):
+            asyncio.run(dp.infer(dp.model("ensemble"), request))
+    finally:
+        client.__exit__(None, None, None)

@@ -1,0 +1,146 @@
+"""Strict JSON (a duplicate key is refused, for /v1 and /v2), the header size cap of a real server, the
+server options forecast-serve passes to uvicorn, and an unreadable artifacts directory's reason."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from benchmarks.server import HOST, ServerProcess, clean_env, free_port, serve_argv
+from service import cli
+from service.core.limits import duplicate_key
+from tests.reliability.conftest import GOOD, check_error, start_client, wait_loaded
+
+JSON = {"content-type": "application/json"}
+
+
+def test_duplicate_keys_are_found_at_any_depth_and_only_there() -> None:
+    assert duplicate_key(b'{"window": [1], "window": [2]}') == "window"
+    assert duplicate_key(b'{"inputs": [{"name": "a", "data": [1], "data": [2]}]}') == "data"
+    assert duplicate_key(b'{"a": 1, "b": {"a": 2}}') is None  # the same key in two objects is fine
+    for not_json in (b"{", b"\xff", b"[" * 100_000):  # the route's parser reports these, as before
+        assert duplicate_key(not_json) is None
+
+
+def test_v1_refuses_a_duplicate_key_with_400_naming_it(served: TestClient) -> None:
+    # The bad value first, the good one last: before, the last one silently won (200).
+    raw = '{"window": [1, 2, 3], "window": ' + json.dumps(GOOD) + "}"
+    error = check_error(served.post("/v1/models/lstm/predict", content=raw, headers=JSON), 400, "malformed_json")
+    assert "'window' appears twice" in error["message"]
+    assert error["details"][0]["rule"] == "unique_keys"
+    nested = '{"window": ' + json.dumps(GOOD) + ', "horizon": 3, "horizon": 3}'
+    check_error(served.post("/v1/models/lstm/forecast", content=nested, headers=JSON), 400, "malformed_json")
+    # Unchanged: a good body, and a body that is not JSON at all.
+    assert served.post("/v1/models/lstm/predict", json={"window": GOOD}).status_code == 200
+    error = check_error(served.post("/v1/models/lstm/predict", content="{", headers=JSON), 400, "malformed_json")
+    assert "not valid JSON" in error["message"]
+
+
+def test_v2_refuses_a_duplicate_key_in_its_own_error_shape(served: TestClient) -> None:
+    tensor = '{"name": "window", "datatype": "FP32", "shape": [1, 20], "data": ' + json.dumps(GOOD) + "}"
+    raw = '{"inputs": [' + tensor[:-1] + ', "datatype": "FP64"}]}'
+    for headers in (JSON, {}):  # /v2 clients may post JSON without a content type
+        response = served.post("/v2/models/lstm/infer", content=raw, headers=headers)
+        assert response.status_code == 400, response.text
+        assert response.json() == {
+            "error": "request body is not valid JSON: key 'datatype' appears twice in one object"
+        }
+    good = served.post("/v2/models/lstm/infer", content='{"inputs": [' + tensor + "]}", headers=JSON)
+    assert good.status_code == 200, good.text
+
+
+def test_forecast_serve_passes_the_slow_client_settings_to_uvicorn(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: dict[str, Any] = {}
+    monkeypatch.setattr(cli.uvicorn, "run", lambda *a, **kw: seen.update(kw))
+    monkeypatch.setattr(cli.signal, "signal", lambda *a: None)
+    for name in ("FORECAST_MAX_HEADER_BYTES", "FORECAST_KEEP_ALIVE_S", "FORECAST_MAX_CONNECTIONS", "FORECAST_HTTP"):
+        monkeypatch.delenv(name, raising=False)
+    assert cli.main([]) == 0
+    assert seen["http"] == "h11"
+    assert seen["h11_max_incomplete_event_size"] == 16_384
+    assert (seen["timeout_keep_alive"], seen["limit_concurrency"]) == (5, 256)
+    monkeypatch.setenv("FORECAST_MAX_HEADER_BYTES", "4096")
+    monkeypatch.setenv("FORECAST_MAX_CONNECTIONS", "10")
+    assert cli.main([]) == 0
+    assert (seen["h11_max_incomplete_event_size"], seen["limit_concurrency"]) == (4096, 10)
+
+
+def raw_request(port: int, request: bytes) -> bytes:
+    """Send ``request`` as is and read until the server closes or answers one response head; b"" when
+    the server reset the connection before anything could be read (it refused the request mid-send)."""
+    data = b""
+    with socket.create_connection((HOST, port), timeout=30) as sock:
+        try:
+            sock.sendall(request)
+            while b"\r\n\r\n" not in data:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+    return data
+
+
+@pytest.mark.slow
+def test_a_real_server_refuses_headers_over_the_cap(tiny_artifacts: Path, tmp_path: Path) -> None:
+    port = free_port()
+    env = clean_env(FORECAST_ARTIFACTS_DIR=str(tiny_artifacts), FORECAST_MAX_HEADER_BYTES="4096")
+    server = ServerProcess(serve_argv(port), port=port, log=tmp_path / "server.log", env=env).start()
+    try:
+        server.wait_ready("/healthz", timeout=120)
+        small = raw_request(port, b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"a" * 1000 + b"\r\n\r\n")
+        assert small.startswith(b"HTTP/1.1 200"), small[:200]
+        # Over the cap but read at once: the app refuses it (431, in the service's error shape).
+        big = raw_request(port, b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"a" * 8000 + b"\r\n\r\n")
+        assert big.startswith(b"HTTP/1.1 431"), big[:300]
+        # A header that never ends is refused by the parser once it buffers more than the cap (400, closed),
+        # and so is one of 8 MB that does end: neither is held in memory whole.
+        endless = raw_request(port, b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"a" * 100_000)
+        assert endless.startswith(b"HTTP/1.1 400"), endless[:200]
+        huge = raw_request(port, b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"a" * 8_000_000 + b"\r\n\r\n")
+        assert huge == b"" or huge.startswith(b"HTTP/1.1 400"), huge[:200]  # refused while still sending
+        assert raw_request(port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").startswith(b"HTTP/1.1 200")
+    finally:
+        server.stop()
+
+
+def test_an_unreadable_artifacts_directory_is_named_in_the_reason(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "artifacts"
+    root.mkdir()
+    denied = PermissionError(13, "Permission denied", str(root / "ibm-high"))
+    # As root, chmod does not stop reading: the error find_sets would see is raised for it.
+    monkeypatch.setattr("service.dataplane.registry.find_sets", lambda _: (_ for _ in ()).throw(denied))
+    client = start_client(artifacts_dir=root)
+    try:
+        body = wait_loaded(client)
+        assert body["status"] == "failed"
+        assert body["reason"] == "cannot read 'ibm-high' in the artifacts directory 'artifacts': permission denied"
+        assert str(tmp_path) not in json.dumps(body)
+    finally:
+        client.__exit__(None, None, None)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any directory whatever its mode")
+def test_a_directory_without_read_permission_is_named(tmp_path: Path) -> None:
+    root = tmp_path / "artifacts"
+    root.mkdir()
+    root.chmod(0)
+    try:
+        client = start_client(artifacts_dir=root)
+        try:
+            reason = wait_loaded(client)["reason"]
+            assert "'artifacts'" in reason, reason
+            assert "permission denied" in reason, reason
+        finally:
+            client.__exit__(None, None, None)
+    finally:
+        root.chmod(0o700)
