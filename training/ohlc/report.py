@@ -100,7 +100,10 @@ def speed_section(directory: Path) -> list[str]:
         lines.append(
             f"The univariate IBM ensemble (1×16 LSTM + GRU on 60 values) takes {uni_ms:.1f} ms for the same forecast "
             f"at the same moment (ratio {ohlc / uni_ms:.1f}); both depend on how busy the shared 2-core machine is "
-            f"(load average {os.getloadavg()[0]:.1f} when measured)."
+            f"(load average {os.getloadavg()[0]:.1f} when measured). BENCHMARKS.md measured the univariate 251-step "
+            f"forecast at 5.2 ms over HTTP on a quiet machine; at this ratio the OHLC one would take about "
+            f"{5.2 * ohlc / uni_ms:.0f} ms there (an estimate, not a measurement: the machine was never quiet "
+            "while this set was made)."
         )
     return lines
 
