@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
+from service.api.v2.binary import FramingError, split_body
 from service.core.config import Settings
 from service.core.limits import BodyLimitMiddleware
 from service.main import create_app
@@ -205,6 +206,8 @@ BAD: list[tuple[str, dict[str, Any], bytes, str | None, str]] = [
     ("length empty", {"inputs": [binary_tensor(ONE)]}, GOOD_RAW, "", "got ''"),
     ("length unicode digit", {"inputs": [binary_tensor(ONE)]}, GOOD_RAW, "²", "must be a non-negative integer"),
     ("length past the body", {"inputs": [binary_tensor(ONE)]}, GOOD_RAW, "100000", "past the end of the"),
+    ("length 30 digits", {"inputs": [binary_tensor(ONE)]}, GOOD_RAW, "9" * 30, "past the end of the"),
+    ("length leading zeros", {"inputs": [binary_tensor(ONE)]}, GOOD_RAW, "0" * 30 + "7", "not valid JSON"),
     ("length zero", {"inputs": [binary_tensor(ONE)]}, GOOD_RAW, "0", "holds no JSON request header"),
     ("length cuts the json", {"inputs": [binary_tensor(ONE)]}, GOOD_RAW, "20", "request body is not valid JSON"),
     ("bytes short", {"inputs": [binary_tensor(ONE)]}, GOOD_RAW[:-4], None, "add up to 80 bytes, but 76 bytes follow"),
@@ -261,6 +264,13 @@ def test_bad_binary_requests_are_400(
     app_client: TestClient, header: dict[str, Any], raw: bytes, length: str | None, fragment: str
 ) -> None:
     assert fragment in error_of(post_framed(app_client, header, raw, length=length))
+
+
+def test_split_body_takes_any_digit_string() -> None:
+    """int() refuses strings of over 4,300 digits; the split must answer 400, not raise ValueError."""
+    with pytest.raises(FramingError, match="past the end of the 3-byte body"):
+        split_body(b"{}x", "9" * 5000)
+    assert split_body(b"{}xy", "0" * 5000 + "2") == (b"{}", b"xy")
 
 
 def test_binary_data_size_without_a_binary_part(app_client: TestClient) -> None:
