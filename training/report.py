@@ -16,9 +16,8 @@ from typing import Any
 
 from service.inference.intervals import IntervalTable
 from service.inference.loader import load_intervals
-from service.inference.manifest import read_manifest
+from service.inference.manifest import EVALUATION_FILE, read_manifest
 
-EVALUATION_FILE = "evaluation.json"
 SEED_STUDY_FILE = "seed_study.json"
 NOTEBOOK_FIGURES = "persistence 1.539, LSTM 3.013, GRU 3.164 (next-step RMSE on IBM High 2017, as published)"
 MODEL_ORDER = ("lstm", "gru", "ensemble")

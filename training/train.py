@@ -24,6 +24,8 @@ import numpy as np
 from service.inference.checksums import sha256_file
 from service.inference.loader import load_artifacts
 from service.inference.manifest import (
+    EVALUATION_FILE,
+    FORMAT_VERSION,
     SCALER_FILE,
     DataSource,
     EnsembleEntry,
@@ -44,7 +46,6 @@ from training.recipes import RECIPES, ModelKind, ModelRecipe
 from training.report import SEED_STUDY_FILE, write_report
 
 log = logging.getLogger("forecast-train")
-EVALUATION_FILE = "evaluation.json"
 CALIBRATION_MIN_DAYS = 40  # interval calibration needs a backtest of at least this many validation days
 
 
@@ -200,7 +201,7 @@ def run(args: argparse.Namespace) -> Path:
         log.info("exported %s to ONNX (max relative difference from Keras %.1e)", kind, error)
 
     manifest = Manifest(
-        format_version=1,
+        format_version=FORMAT_VERSION,
         created_at=created,
         git_commit=_git_commit(),
         command=" ".join(["forecast-train", *map(shlex.quote, sys.argv[1:])]),

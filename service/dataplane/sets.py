@@ -17,8 +17,7 @@ from service.dataplane.model import LoadedSet
 from service.dataplane.univariate import Wrap, load_univariate_set, names_in
 from service.inference.backends import BackendKind
 from service.inference.manifest import MANIFEST_FILE, ArtifactError, read_manifest, served_keys
-
-OHLC_KIND = "ohlc"
+from service.inference.ohlc.manifest import OHLC_KIND
 
 
 def find_sets(root: Path) -> list[Path]:

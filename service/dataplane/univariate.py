@@ -11,11 +11,12 @@ import numpy as np
 from service.dataplane.model import LoadedSet, ModelCard, ServedModel
 from service.inference.backends import BackendKind
 from service.inference.intervals import IntervalTable
+from service.inference.loader import ENSEMBLE_DESCRIPTION as LOADER_DESCRIPTION
 from service.inference.loader import load_artifacts
 from service.inference.manifest import ENSEMBLE, Manifest, served_keys
 from service.inference.predictor import Predictor, range_warnings
 
-ENSEMBLE_DESCRIPTION = "mean of the lstm and gru predictions at every step (each prediction fed back for forecasts)"
+ENSEMBLE_DESCRIPTION = f"{LOADER_DESCRIPTION} (each prediction fed back for forecasts)"
 
 Wrap = Callable[[dict[str, Predictor]], dict[str, Predictor]]
 

@@ -21,11 +21,13 @@ from pathlib import Path
 from typing import Any
 
 from service.inference.checksums import sha256_file
-from service.inference.manifest import FileRef
+from service.inference.manifest import EVALUATION_FILE, FileRef
 from service.inference.ohlc.bars import COLUMNS
 from service.inference.ohlc.intervals import OHLC_INTERVALS_FILE
 from service.inference.ohlc.loader import load_ohlc_set
 from service.inference.ohlc.manifest import (
+    OHLC_FORMAT_VERSION,
+    OHLC_KIND,
     OhlcDataSource,
     OhlcEnsembleEntry,
     OhlcManifest,
@@ -40,7 +42,6 @@ from training.ohlc.model import OhlcKind, OhlcRecipe
 from training.ohlc.scoring import score_set
 
 log = logging.getLogger("forecast-train")
-EVALUATION_FILE = "evaluation.json"
 NORMALISATION = "100 x natural log of each price over the window's last Close; outputs the next bar in the same units"
 
 
@@ -183,7 +184,8 @@ def run(args: argparse.Namespace) -> Path:
     (out / OHLC_INTERVALS_FILE).unlink(missing_ok=True)  # belongs to the previous run in this directory
     first = periods(training[0], args.train_end, args.window, args.validation_days)
     manifest = OhlcManifest(
-        format_version=2, kind="ohlc", name=args.name, created_at=created, git_commit=_git_commit(),
+        format_version=OHLC_FORMAT_VERSION, kind=OHLC_KIND, name=args.name, created_at=created,
+        git_commit=_git_commit(),
         command=" ".join(["forecast-train", *map(shlex.quote, sys.argv[1:])]), window=args.window,
         columns=list(COLUMNS), normalisation=NORMALISATION,
         sources=[_source(s, s.ticker in held_out) for s in series],

@@ -10,13 +10,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from service.inference.backends import Backend, BackendKind, open_backend
-from service.inference.manifest import ArtifactError, FileRef
+from service.inference.manifest import ENSEMBLE, ArtifactError, FileRef
 from service.inference.ohlc.bars import COLUMNS
 from service.inference.ohlc.intervals import OhlcIntervalTable
 from service.inference.ohlc.manifest import OhlcManifest, read_ohlc_manifest
 from service.inference.ohlc.predictor import OhlcPredictor
 
-ENSEMBLE = "ensemble"
 ENSEMBLE_DESCRIPTION = "mean of the lstm and gru outputs (log ratios) at every step, decoded once"
 
 

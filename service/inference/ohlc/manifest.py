@@ -17,8 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from service.inference.manifest import MANIFEST_FILE, ArtifactError, FileRef, Metrics, first_error
 
-OHLC_FORMAT_VERSION = 2
-OHLC_KIND = "ohlc"
+OHLC_FORMAT_VERSION: Literal[2] = 2
+OHLC_KIND: Literal["ohlc"] = "ohlc"
 
 
 class _Strict(BaseModel):
