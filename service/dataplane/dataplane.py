@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import contextlib
 import dataclasses
+import logging
 import threading
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -37,6 +38,7 @@ from service.dataplane.registry import ModelRegistry
 from service.dataplane.rules import Locator, check_finite_output, check_limit, check_prices, default_locator
 from service.inference.predictor import DeadlineExceeded as StepsDeadlineExceeded
 
+log = logging.getLogger("service.dataplane")
 # Model steps (windows x forecast steps x ensemble members) cheap enough to run on the event loop.
 INLINE_MAX_STEPS = 8
 
@@ -70,6 +72,15 @@ class InferenceResult:
     values: np.ndarray
     intervals: list[tuple[int, np.ndarray, np.ndarray]]
     warnings: list[str]
+
+
+async def _until_gone(watch: Callable[[], Awaitable[None]]) -> None:
+    """Returns once the client has disconnected; never, when the server cannot tell."""
+    try:
+        await watch()
+    except Exception:  # a transport whose receive fails says nothing about the client: keep working
+        log.warning("cannot watch the client for a disconnect", exc_info=True)
+        await asyncio.Event().wait()
 
 
 class DataPlane:
@@ -112,7 +123,7 @@ class DataPlane:
         if request.cancelled is None:
             request = dataclasses.replace(request, cancelled=cancelled)
         watch = client_gone.get()
-        gone = asyncio.ensure_future(watch()) if watch is not None else None
+        gone = asyncio.ensure_future(_until_gone(watch)) if watch is not None else None
         if gone is not None:
             gone.add_done_callback(lambda f: None if f.cancelled() else cancelled.set())
         try:
@@ -128,10 +139,8 @@ class DataPlane:
             self._metrics.requests_cancelled.labels(model.name).inc()
             raise
         finally:
-            if gone is not None and not gone.done():
-                gone.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await gone
+            if gone is not None:
+                gone.cancel()  # the answer is ready (or the request failed): stop listening
 
     def _light_pool(self) -> concurrent.futures.ThreadPoolExecutor:
         """Threads for small calls that may wait on the micro-batcher: enough to fill one batch."""

@@ -186,3 +186,23 @@ def test_a_request_cancelled_by_its_caller_is_not_computed(tiny_artifacts: Path)
             asyncio.run(dp.infer(dp.model("ensemble"), request))
     finally:
         client.__exit__(None, None, None)
+
+
+def test_a_transport_that_cannot_report_a_disconnect_does_not_stop_the_work(tiny_artifacts: Path) -> None:
+    from service.core.limits import client_gone
+
+    async def broken() -> None:
+        raise RuntimeError("receive is not available")
+
+    client = start_client(artifacts_dir=tiny_artifacts, batching=False)
+    try:
+        wait_ready(client)
+        dp = client.app.state.dataplane  # type: ignore[attr-defined]
+
+        async def scenario() -> Any:
+            client_gone.set(broken)
+            return await dp.infer(dp.model("gru"), InferenceRequest(np.array([GOOD]), horizon=30))
+
+        assert asyncio.run(scenario()).values.shape == (1, 30, 1)
+    finally:
+        client.__exit__(None, None, None)
