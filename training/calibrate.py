@@ -1,6 +1,6 @@
 """Conformal prediction intervals from a rolling-origin backtest on the validation split.
 
-``forecast-calibrate --artifacts artifacts --data IBM.csv`` (also run by ``forecast-train``):
+``forecast-calibrate --artifacts artifacts/ibm-high --data IBM.csv`` (also run by ``forecast-train``):
 
 1. From every origin in the calibration period (the validation part of the training period, or with
    ``--calibration-days`` the last N days of it, N chosen on validation with 0), forecast 1..H steps
@@ -241,7 +241,12 @@ def run(
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     parser = argparse.ArgumentParser(prog="forecast-calibrate", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--artifacts", type=Path, default=Path("artifacts"))
+    parser.add_argument(
+        "--artifacts",
+        type=Path,
+        default=Path("artifacts/ibm-high"),
+        help="the model set to calibrate (default: artifacts/ibm-high)",
+    )
     parser.add_argument("--data", type=Path, required=True, help="the CSV the artifacts were trained on")
     parser.add_argument("--max-horizon", type=int, help=f"calibrated horizons (default {MAX_HORIZON})")
     parser.add_argument(

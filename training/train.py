@@ -2,7 +2,10 @@
 
 Example::
 
-    forecast-train --data ../shared/data/IBM.csv --out artifacts --recipe default --seed 1
+    forecast-train --data mine.csv                       # writes a new runs/<UTC time>-mine/
+    forecast-train --data ../shared/data/IBM.csv --out artifacts/ibm-high --force --recipe default --seed 1
+
+The CSV is read and the split checked before TensorFlow is imported, so a bad file is refused at once.
 """
 
 from __future__ import annotations
@@ -10,11 +13,12 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import shlex
 import subprocess
 import sys
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -22,7 +26,6 @@ from typing import Any
 import numpy as np
 
 from service.inference.checksums import sha256_file
-from service.inference.loader import load_artifacts
 from service.inference.manifest import (
     EVALUATION_FILE,
     FORMAT_VERSION,
@@ -38,35 +41,78 @@ from service.inference.manifest import (
 )
 from service.inference.scaler import MinMaxScaling
 from service.inference.windowing import make_windows
-from training.calibrate import run as calibrate
-from training.data import DataError, PriceSeries, load_prices, split_by_date
-from training.evaluate import evaluate
-from training.plots import plot_forecasts
+from training.data import (
+    TEST_MONTHS,
+    DataError,
+    PriceSeries,
+    default_test_start,
+    describe_split,
+    load_prices,
+    split_at,
+    split_by_date,
+    unused_rows_note,
+)
+from training.data import Split as DataSplit
 from training.recipes import RECIPES, ModelKind, ModelRecipe
-from training.report import SEED_STUDY_FILE, write_report
 
 log = logging.getLogger("forecast-train")
 CALIBRATION_MIN_DAYS = 40  # interval calibration needs a backtest of at least this many validation days
 
 
+RUNS_DIR = Path("runs")
+# What a run writes into its directory; with --force these are removed first, so none is left from an older run.
+RUN_FILES = (
+    "manifest.json", SCALER_FILE, EVALUATION_FILE, "intervals.json", "report.md", "seed_study.json",
+    "next_step.png", "sequence.png", "lstm.keras", "lstm.onnx", "gru.keras", "gru.onnx",
+)  # fmt: skip
+CSV_LAYOUTS = (
+    "Date plus price columns, headers matched ignoring case: Kaggle (Date,Open,High,Low,Close,Volume,Name), "
+    "Yahoo Finance (Date,Open,High,Low,Close,Adj Close,Volume), Stooq (Date,Open,High,Low,Close,Volume)"
+)
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows ``(default: X)`` for options that have a default, and nothing for those that do not."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        if action.default is None or action.default is False or action.default == argparse.SUPPRESS:
+            return action.help or ""
+        return super()._get_help_string(action) or ""
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="forecast-train", description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--data", type=Path, required=True, help="daily price CSV (Date,Open,High,Low,Close,Volume,Name)"
+    parser = argparse.ArgumentParser(
+        prog="forecast-train", description=__doc__.split("\n\n")[0], formatter_class=HelpFormatter
     )
-    parser.add_argument("--column", default="High", help="target column (default: High)")
-    parser.add_argument("--out", type=Path, default=Path("artifacts"), help="artifact directory to write")
-    parser.add_argument("--recipe", choices=sorted(RECIPES), default="default")
+    parser.add_argument("--data", type=Path, required=True, help=f"daily price CSV: {CSV_LAYOUTS}")
+    parser.add_argument("--column", default="High", help="target column, any case (e.g. 'adj close')")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="artifact directory to write (default: a new runs/<UTC time>-<data file name>/); "
+        "an existing non-empty one needs --force",
+    )
+    parser.add_argument("--force", action="store_true", help="overwrite the run files in a non-empty --out")
+    parser.add_argument("--recipe", choices=sorted(RECIPES), default="default", help="training recipe")
     parser.add_argument("--epochs", type=int, help="override the recipe's epoch count (for quick runs)")
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--window", type=int, default=60)
-    parser.add_argument("--train-end", type=date.fromisoformat, default=date(2016, 12, 31))
+    parser.add_argument("--seed", type=int, default=1, help="random seed")
+    parser.add_argument("--window", type=int, default=60, help="trading days per input window")
+    split = parser.add_mutually_exclusive_group()
+    split.add_argument(
+        "--test-start",
+        type=date.fromisoformat,
+        help=f"first day of the test period, YYYY-MM-DD (default: the last {TEST_MONTHS} months of the file, "
+        "from the nearest first of a month)",
+    )
+    split.add_argument(
+        "--train-end", type=date.fromisoformat, help="last day of the training period, YYYY-MM-DD (or --test-start)"
+    )
     parser.add_argument("--units", type=str, help="override layer sizes, e.g. 8,8 (for quick runs)")
     parser.add_argument("--dropout", type=float, help="override the dropout rate")
     parser.add_argument("--learning-rate", type=float, help="override the learning rate")
     parser.add_argument("--batch-size", type=int, help="override the batch size")
     parser.add_argument("--residual", choices=("yes", "no"), help="override whether the model predicts the change")
-    parser.add_argument("--models", default="lstm,gru", help="which networks to train (default: lstm,gru)")
+    parser.add_argument("--models", default="lstm,gru", help="which networks to train")
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     parser.add_argument(
         "--verbose", type=int, default=2, choices=(0, 1, 2), help="Keras fit verbosity (2: a line per epoch)"
@@ -76,7 +122,39 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--epochs must be at least 1")
     if args.window < 2:
         parser.error("--window must be at least 2")
+    if not [k for k in ("lstm", "gru") if k in args.models.split(",")]:
+        parser.error("--models must name lstm, gru or both")
     return args
+
+
+def new_run_dir(stem: str, now: datetime | None = None) -> Path:
+    """``runs/<UTC time>-<stem>``, made unique with a counter if that name is taken."""
+    base = RUNS_DIR / f"{(now or datetime.now(UTC)):%Y%m%dT%H%M%SZ}-{stem}"
+    path, n = base, 1
+    while path.exists():
+        n += 1
+        path = base.with_name(f"{base.name}-{n}")
+    return path
+
+
+def check_out(out: Path, force: bool, allow: bool = False) -> str | None:
+    """Why ``out`` may not be written (a file, or a non-empty directory without --force), else None."""
+    if out.exists() and not out.is_dir():
+        return f"--out {out} is a file, not a directory"
+    if out.is_dir() and any(out.iterdir()) and not (force or allow):
+        entries = sorted(p.name for p in out.iterdir())
+        shown = ", ".join(entries[:4]) + (", ..." if len(entries) > 4 else "")
+        count = f"{len(entries)} {'entry' if len(entries) == 1 else 'entries'}"
+        return (
+            f"--out {out} is not empty ({count}: {shown}); pass --force to overwrite it, "
+            "choose another --out, or leave --out out to write a new runs/ directory"
+        )
+    return None
+
+
+def quiet_tensorflow() -> None:
+    """Silence TensorFlow's C++ log lines (unless the user chose a level), before it is imported."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
 def _git_commit() -> str | None:
@@ -147,35 +225,62 @@ def fit_model(
     return model, info
 
 
-def run(args: argparse.Namespace) -> Path:
-    from sklearn.preprocessing import MinMaxScaler
+@dataclass(frozen=True)
+class Prepared:
+    """What is known before any heavy import: the recipes, the cleaned series and its split."""
 
-    from training.onnx_export import export_onnx
+    kinds: list[ModelKind]
+    recipes: dict[ModelKind, ModelRecipe]
+    validation_days: int
+    series: PriceSeries
+    split: DataSplit
 
+
+def prepare(args: argparse.Namespace) -> Prepared:
+    """Read and check the CSV and the split (pandas only: no TensorFlow), and log the split."""
     kinds: list[ModelKind] = [k for k in ("lstm", "gru") if k in args.models.split(",")]
     recipes = {k: _recipe_for(args, k) for k in kinds}
     validation_days = max(r.validation_days for r in recipes.values())
     series = load_prices(args.data, args.column)
-    split = split_by_date(series, args.train_end, args.window, validation_days)
-    train_values = split.train.values
-    log.info(
-        "%s: %d rows (%d train to %s, %d test); %d gap(s) filled, %d duplicate date(s) dropped",
-        series.source,
-        len(series.values),
-        split.n_train,
-        args.train_end,
-        len(split.test.values),
-        series.gaps_filled,
-        series.duplicate_dates_dropped,
-    )
+    if args.train_end is not None:
+        split = split_by_date(series, args.train_end, args.window, validation_days)
+    else:
+        test_start = args.test_start or default_test_start(series.dates[-1].date())
+        split = split_at(series, test_start, args.window, validation_days)
+    for line in describe_split(split, validation_days):
+        log.info("%s", line)
+    if series.gaps_filled or series.duplicate_dates_dropped:
+        log.info(
+            "  cleaning: %d empty value(s) filled from the previous day, %d duplicate date(s) dropped",
+            series.gaps_filled,
+            series.duplicate_dates_dropped,
+        )
+    note = unused_rows_note(split)
+    if note:
+        log.warning("%s", note)
+    return Prepared(kinds, recipes, validation_days, series, split)
 
+
+def run(args: argparse.Namespace, prepared: Prepared | None = None) -> Path:
+    """Train, export, evaluate, calibrate and report into ``args.out``."""
+    p = prepared or prepare(args)
+    kinds, recipes, validation_days, series, split = p.kinds, p.recipes, p.validation_days, p.series, p.split
+    from sklearn.preprocessing import MinMaxScaler
+
+    from service.inference.loader import load_artifacts
+    from training.calibrate import run as calibrate
+    from training.onnx_export import export_onnx
+    from training.report import write_report
+
+    train_values = split.train.values
     sk_scaler = MinMaxScaler(feature_range=(0, 1)).fit(train_values.reshape(-1, 1))
     scaler = MinMaxScaling.from_sklearn(sk_scaler)
     x, y = make_windows(scaler.transform(train_values), args.window)
 
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
-    (out / SEED_STUDY_FILE).unlink(missing_ok=True)  # belongs to the previous run in this directory
+    for name in RUN_FILES:  # an older run's files (--force) must not be mistaken for this run's
+        (out / name).unlink(missing_ok=True)
     scaler.save(out / SCALER_FILE)
     created = datetime.now(UTC).replace(microsecond=0)
     entries: dict[str, ModelEntry] = {}
@@ -214,10 +319,10 @@ def run(args: argparse.Namespace) -> Path:
             first_date=series.dates[0].date(),
             last_date=series.dates[-1].date(),
         ),
-        target_column=args.column,
+        target_column=series.column,
         window=args.window,
         split=Split(
-            train_end=args.train_end,
+            train_end=split.train_end,
             test_start=split.test.dates[0].date(),
             validation_days=validation_days,
             train_rows=split.n_train,
@@ -269,7 +374,7 @@ def run(args: argparse.Namespace) -> Path:
         "recipe": args.recipe,
         "seed": args.seed,
         "data": series.source,
-        "column": args.column,
+        "column": series.column,
         "fit": fit_info,
         "test": _public(test),
         "validation": _public(validation) if validation else None,
@@ -286,6 +391,8 @@ def run(args: argparse.Namespace) -> Path:
 
 
 def _evaluate(series: PriceSeries, start: int, predictors: Any, window: int, end: int | None = None) -> dict[str, Any]:
+    from training.evaluate import evaluate
+
     return evaluate(series.values[:end], start, predictors, window)
 
 
@@ -294,6 +401,8 @@ def _public(result: dict[str, Any]) -> dict[str, Any]:
 
 
 def _plots(out: Path, dates: Any, series: PriceSeries, test: dict[str, Any]) -> None:
+    from training.plots import plot_forecasts
+
     s = test["_series"]
     title = f"{series.source} {series.column}"
     persistence = series.values[len(series.values) - len(dates) - 1 : -1]
@@ -321,6 +430,7 @@ def _summary(test: dict[str, Any]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    quiet_tensorflow()
     given = sys.argv[1:] if argv is None else argv
     if "--inputs" in given or any(a.startswith("--inputs=") for a in given):
         # The multi-file OHLC set has its own options (training/ohlc/train.py).
@@ -329,8 +439,21 @@ def main(argv: list[str] | None = None) -> int:
         return ohlc_main(given)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = parse_args(argv)
+    if args.out is not None:
+        problem = check_out(args.out, args.force)
+        if problem:
+            print(f"forecast-train: error: {problem}", file=sys.stderr)
+            return 2
     try:
-        out = run(args)
+        prepared = prepare(args)  # the CSV and the split, checked before TensorFlow is imported
+    except DataError as exc:
+        log.error("%s", exc)
+        return 2
+    if args.out is None:
+        args.out = new_run_dir(args.data.stem)
+        log.info("no --out given: writing to a new directory, %s", args.out)
+    try:
+        out = run(args, prepared)
     except DataError as exc:
         log.error("%s", exc)
         return 2

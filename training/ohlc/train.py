@@ -2,7 +2,10 @@
 
 Example::
 
-    forecast-train --inputs ohlc --data ../shared/data --out artifacts/ohlc --seed 1
+    forecast-train --inputs ohlc --data ../shared/data --out runs/ohlc-try --seed 1
+
+Without ``--out`` the set goes to a new ``runs/<UTC time>-<name>/``; a non-empty ``--out`` needs
+``--force`` (or ``--resume``). The CSVs are read and checked before TensorFlow is imported.
 
 ``--data`` is repeatable and takes files, directories or globs. Held-out tickers (``--hold-out``,
 by default the rule in :func:`training.ohlc.dataset.every_fifth`) are never trained or tuned on.
@@ -18,7 +21,7 @@ import sys
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from service.inference.checksums import sha256_file
 from service.inference.manifest import EVALUATION_FILE, FileRef
@@ -38,41 +41,62 @@ from service.inference.ohlc.manifest import (
 from training.data import DataError
 from training.ohlc.data import IMPLAUSIBLE_RULE, BarSeries, load_bars, resolve_inputs
 from training.ohlc.dataset import HELD_OUT_RULE, every_fifth, periods, training_arrays
-from training.ohlc.model import OhlcKind, OhlcRecipe
-from training.ohlc.scoring import score_set
+from training.train import HelpFormatter, check_out, new_run_dir, quiet_tensorflow
+
+if TYPE_CHECKING:
+    from training.ohlc.model import OhlcKind
 
 log = logging.getLogger("forecast-train")
 NORMALISATION = "100 x natural log of each price over the window's last Close; outputs the next bar in the same units"
+# training.ohlc.model.OhlcRecipe's defaults, here so that --help and the data checks need no Keras import
+# (tests/training/test_train_cli.py checks that they agree).
+RECIPE_DEFAULTS: dict[str, Any] = {
+    "epochs": 15,
+    "batch_size": 256,
+    "learning_rate": 1e-3,
+    "dropout": 0.0,
+    "patience": 3,
+}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="forecast-train --inputs ohlc", description=__doc__.split("\n\n")[0])
-    p.add_argument("--inputs", choices=("ohlc",), required=True)
+    p = argparse.ArgumentParser(
+        prog="forecast-train --inputs ohlc", description=__doc__.split("\n\n")[0], formatter_class=HelpFormatter
+    )
+    p.add_argument("--inputs", choices=("ohlc",), required=True, help="the multi-file OHLC set")
     p.add_argument("--data", action="append", required=True, help="CSV file, directory or glob (repeatable)")
     p.add_argument("--hold-out", help="comma-separated tickers never trained on (default: every fifth, alphabetically)")
-    p.add_argument("--out", type=Path, default=Path("artifacts/ohlc"))
-    p.add_argument("--name", default="ohlc", help="the set's name; the service serves NAME-lstm, NAME-gru, ...")
-    p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--window", type=int, default=60)
-    p.add_argument("--train-end", type=date.fromisoformat, default=date(2016, 12, 31))
-    p.add_argument("--validation-days", type=int, default=250)
-    p.add_argument("--models", default="lstm,gru")
-    p.add_argument("--lstm-units", type=int, default=32)
-    p.add_argument("--gru-units", type=int, default=64)
     p.add_argument(
-        "--epochs", type=int, default=OhlcRecipe.epochs, help="epoch cap (early stopping usually ends sooner)"
+        "--out",
+        type=Path,
+        help="set directory to write (default: a new runs/<UTC time>-<name>/); a non-empty one needs --force",
     )
-    p.add_argument("--batch-size", type=int, default=OhlcRecipe.batch_size)
-    p.add_argument("--learning-rate", type=float, default=OhlcRecipe.learning_rate)
+    p.add_argument("--force", action="store_true", help="write into a non-empty --out")
+    p.add_argument("--name", default="ohlc", help="the set's name; the service serves NAME-lstm, NAME-gru, ...")
+    p.add_argument("--seed", type=int, default=1, help="random seed")
+    p.add_argument("--window", type=int, default=60, help="bars per input window")
+    p.add_argument(
+        "--train-end", type=date.fromisoformat, default=date(2016, 12, 31), help="last day of training, YYYY-MM-DD"
+    )
+    p.add_argument("--validation-days", type=int, default=250, help="the last training rows of each file that validate")
+    p.add_argument("--models", default="lstm,gru", help="which networks to train")
+    p.add_argument("--lstm-units", type=int, default=32, help="LSTM units")
+    p.add_argument("--gru-units", type=int, default=64, help="GRU units")
+    p.add_argument(
+        "--epochs", type=int, default=RECIPE_DEFAULTS["epochs"], help="epoch cap (early stopping usually ends sooner)"
+    )
+    p.add_argument("--batch-size", type=int, default=RECIPE_DEFAULTS["batch_size"], help="batch size")
+    p.add_argument("--learning-rate", type=float, default=RECIPE_DEFAULTS["learning_rate"], help="Adam learning rate")
     p.add_argument("--gru-learning-rate", type=float, help="the GRU's own learning rate (default: --learning-rate)")
-    p.add_argument("--dropout", type=float, default=OhlcRecipe.dropout)
-    p.add_argument("--patience", type=int, default=OhlcRecipe.patience)
+    p.add_argument("--dropout", type=float, default=RECIPE_DEFAULTS["dropout"], help="dropout rate")
+    p.add_argument("--patience", type=int, default=RECIPE_DEFAULTS["patience"], help="early-stopping patience")
     p.add_argument(
         "--resume",
         action="store_true",
-        help="reuse a network already trained in --out with the same recipe and seed (its KIND.fit.json)",
+        help="reuse a network already trained in --out with the same recipe and seed (its KIND.fit.json); "
+        "allows a non-empty --out",
     )
-    p.add_argument("--verbose", type=int, default=2, choices=(0, 1, 2))
+    p.add_argument("--verbose", type=int, default=2, choices=(0, 1, 2), help="Keras fit verbosity")
     args = p.parse_args(argv)
     if args.window < 2 or args.epochs < 1:
         p.error("--window must be at least 2 and --epochs at least 1")
@@ -122,10 +146,8 @@ def _reusable(out: Path, kind: str, params: dict[str, Any]) -> tuple[Any, dict[s
     return keras.saving.load_model(keras_path, compile=False, safe_mode=True), record["fit"]
 
 
-def run(args: argparse.Namespace) -> Path:
-    from training.ohlc.fit import fit_ohlc
-    from training.onnx_export import export_onnx
-
+def prepare(args: argparse.Namespace) -> tuple[list[BarSeries], list[str], list[BarSeries], Any]:
+    """Read and check every CSV, the held-out tickers and the split (no TensorFlow), and log them."""
     series = [load_bars(p) for p in resolve_inputs(args.data)]
     tickers = [s.ticker for s in series]
     if len(set(tickers)) != len(tickers):
@@ -147,6 +169,18 @@ def run(args: argparse.Namespace) -> Path:
             s.open_close_outside_range, " (held out)" if s.ticker in held_out else "",
         )  # fmt: skip
     data = training_arrays(training, args.train_end, args.window, args.validation_days)
+    return series, held_out, training, data
+
+
+def run(
+    args: argparse.Namespace, prepared: tuple[list[BarSeries], list[str], list[BarSeries], Any] | None = None
+) -> Path:
+    series, held_out, training, data = prepared or prepare(args)
+    from training.ohlc.fit import fit_ohlc
+    from training.ohlc.model import OhlcRecipe
+    from training.ohlc.scoring import score_set
+    from training.onnx_export import export_onnx
+
     kinds: list[OhlcKind] = [k for k in ("lstm", "gru") if k in args.models.split(",")]
     base = OhlcRecipe(
         epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
@@ -210,10 +244,24 @@ def run(args: argparse.Namespace) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
+    quiet_tensorflow()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = parse_args(argv)
+    if args.out is not None:
+        problem = check_out(args.out, args.force, allow=args.resume)
+        if problem:
+            print(f"forecast-train: error: {problem}", file=sys.stderr)
+            return 2
     try:
-        out = run(args)
+        prepared = prepare(args)  # every CSV and the split, checked before TensorFlow is imported
+    except DataError as exc:
+        log.error("%s", exc)
+        return 2
+    if args.out is None:
+        args.out = new_run_dir(args.name)
+        log.info("no --out given: writing to a new directory, %s", args.out)
+    try:
+        out = run(args, prepared)
     except DataError as exc:
         log.error("%s", exc)
         return 2
