@@ -12,7 +12,7 @@ export TF_CPP_MIN_LOG_LEVEL=3
 
 if [[ $MODE == ohlc ]]; then
   DATA=${1:-../shared/data}
-  O() { .venv/bin/forecast-train --inputs ohlc --data "$DATA" --seed 1 --verbose 2 "$@"; }
+  O() { .venv/bin/forecast-train --inputs ohlc --data "$DATA" --seed 1 --verbose 2 --force "$@"; }  # reruns overwrite
   O --out runs/ohlc-sweep-A --lstm-units 32 --gru-units 64   # the sizes
   O --out runs/ohlc-sweep-B --lstm-units 32 --gru-units 32 --patience 5 --epochs 20  # smaller GRU, longer patience
   O --out runs/ohlc-sweep-C --models gru --gru-units 64 --gru-learning-rate 0.0003  # A's GRU stopped at epoch 2: slower lr
@@ -24,7 +24,7 @@ print(sys.argv[1], *(f\"{k} {v[k]['median']['1']:.4f}\" for k in ('lstm', 'gru',
 fi
 
 DATA=${1:-../shared/data/IBM.csv}
-T() { .venv/bin/forecast-train --data "$DATA" --no-plots --verbose 0 "$@"; }
+T() { .venv/bin/forecast-train --data "$DATA" --no-plots --verbose 0 --force "$@"; }  # reruns overwrite
 for seed in 1 2 3; do
   T --seed "$seed" --out "runs/sweep-A-s$seed" --units 32,32 --learning-rate 0.0005
   T --seed "$seed" --out "runs/sweep-C-s$seed" --units 16 --learning-rate 0.001

@@ -4,7 +4,8 @@
 #   artifacts/ohlc      the global OHLC set, seed 1, with seeds 2 and 3 in runs/ and report.md over all three
 #                       (about 10-15 minutes per seed on 2 cores)
 # Usage: scripts/reproduce-artifacts.sh [path/to/data-dir]     (default ../shared/data)
-# Set ONLY=ibm-high or ONLY=ohlc to rebuild one set.
+# Set ONLY=ibm-high or ONLY=ohlc to rebuild one set. Every forecast-train here passes --force: these runs
+# overwrite the committed sets (and their runs/ companions) on purpose.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${1:-../shared/data}
@@ -12,7 +13,8 @@ ONLY=${ONLY:-all}
 export TF_CPP_MIN_LOG_LEVEL=3
 
 if [[ $ONLY == all || $ONLY == ibm-high ]]; then
-  train() { .venv/bin/forecast-train --data "$DATA/IBM.csv" --verbose 2 "$@"; }
+  # The default split (the file's last 12 months) is the committed one for IBM.csv: train to 2016-12-31, test 2017.
+  train() { .venv/bin/forecast-train --data "$DATA/IBM.csv" --verbose 2 --force "$@"; }
   train --recipe default --seed 1 --out artifacts/ibm-high            # the committed run
   # Intervals on a longer history than the validation year; its length is chosen on validation.
   .venv/bin/forecast-calibrate --artifacts artifacts/ibm-high --data "$DATA/IBM.csv" --calibration-days 0
@@ -27,7 +29,7 @@ if [[ $ONLY == all || $ONLY == ohlc ]]; then
   # validation by scripts/recipe-sweep.sh ohlc (its runs are listed in the report when present); held-out
   # tickers follow the default rule (every fifth alphabetically: CSCO IBM MMM TRV XOM).
   ohlc() { .venv/bin/forecast-train --inputs ohlc --data "$DATA" --lstm-units 32 --gru-units 64 \
-    --gru-learning-rate 0.0003 --verbose 2 "$@"; }
+    --gru-learning-rate 0.0003 --verbose 2 --force "$@"; }
   ohlc --seed 1 --out artifacts/ohlc
   for seed in 2 3; do ohlc --seed "$seed" --out "runs/ohlc-s$seed"; done
   sweep=(); for d in runs/ohlc-sweep-A runs/ohlc-sweep-B runs/ohlc-sweep-C; do [[ -f $d/evaluation.json ]] && sweep+=("$d"); done
