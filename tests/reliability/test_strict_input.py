@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import time
 from pathlib import Path
 from typing import Any
 
@@ -89,9 +90,14 @@ def raw_request(port: int, request: bytes) -> bytes:
 
 
 @pytest.mark.slow
-def test_a_real_server_refuses_headers_over_the_cap(tiny_artifacts: Path, tmp_path: Path) -> None:
+def test_a_real_server_caps_headers_idle_connections_and_connections(tiny_artifacts: Path, tmp_path: Path) -> None:
     port = free_port()
-    env = clean_env(FORECAST_ARTIFACTS_DIR=str(tiny_artifacts), FORECAST_MAX_HEADER_BYTES="4096")
+    env = clean_env(
+        FORECAST_ARTIFACTS_DIR=str(tiny_artifacts),
+        FORECAST_MAX_HEADER_BYTES="4096",
+        FORECAST_KEEP_ALIVE_S="2",
+        FORECAST_MAX_CONNECTIONS="3",
+    )
     server = ServerProcess(serve_argv(port), port=port, log=tmp_path / "server.log", env=env).start()
     try:
         server.wait_ready("/healthz", timeout=120)
@@ -107,8 +113,45 @@ def test_a_real_server_refuses_headers_over_the_cap(tiny_artifacts: Path, tmp_pa
         huge = raw_request(port, b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"a" * 8_000_000 + b"\r\n\r\n")
         assert huge == b"" or huge.startswith(b"HTTP/1.1 400"), huge[:200]  # refused while still sending
         assert raw_request(port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").startswith(b"HTTP/1.1 200")
+        idle_connection_is_closed(port)
+        connections_over_the_cap_get_503(port, held=2)
     finally:
         server.stop()
+
+
+def get_on(sock: socket.socket) -> bytes:
+    """One keep-alive GET /healthz on an open socket; its response head and body."""
+    sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+    data = b""
+    while b"\r\n\r\n" not in data or not data.rstrip().endswith(b"}"):
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def idle_connection_is_closed(port: int) -> None:
+    with socket.create_connection((HOST, port), timeout=30) as sock:
+        assert get_on(sock).startswith(b"HTTP/1.1 200")
+        started = time.monotonic()
+        assert sock.recv(1) == b"", "the server sent data on an idle connection"  # closed by the server
+        assert time.monotonic() - started >= 1.5  # not before FORECAST_KEEP_ALIVE_S (2 s)
+
+
+def connections_over_the_cap_get_503(port: int, held: int) -> None:
+    """uvicorn refuses a request while ``limit_concurrency`` connections are open, its own included."""
+    socks: list[socket.socket] = []
+    try:
+        for _ in range(held):  # served once each (so the server has them), then mid-way through a request
+            socks.append(socket.create_connection((HOST, port), timeout=30))
+            assert get_on(socks[-1]).startswith(b"HTTP/1.1 200")
+            socks[-1].sendall(b"GET /healthz HTTP/1.1\r\n")
+        refused = raw_request(port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert refused.startswith(b"HTTP/1.1 503"), refused[:200]
+    finally:
+        for sock in socks:
+            sock.close()
 
 
 def test_an_unreadable_artifacts_directory_is_named_in_the_reason(
