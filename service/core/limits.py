@@ -72,17 +72,19 @@ class BodyLimitMiddleware:
             return
         headers = dict(scope["headers"])
         media_type = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
-        # The Open Inference Protocol's clients (tritonclient among them) post JSON without a
-        # Content-Type, so /v2 takes a missing one as JSON; a wrong one is still refused.
-        headerless_v2 = media_type == b"" and scope["path"].startswith("/v2/")
-        if media_type != b"application/json" and not headerless_v2:
+        # The Open Inference Protocol's clients post JSON without a Content-Type (tritonclient's sync
+        # client) or as application/octet-stream (its asyncio client, binary tensors or not), so /v2
+        # takes both; anything else is still refused.
+        v2_ok = scope["path"].startswith("/v2/") and media_type in (b"", b"application/octet-stream")
+        if media_type != b"application/json" and not v2_ok:
             shown = media_type.decode("latin-1")[:80] or "none"
             await error_response(415, "unsupported_media_type", f"content type must be application/json, got {shown}")(
                 scope, receive, send
             )
             return
         declared = headers.get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
+        # The length test first: int() refuses digit strings over 4,300 characters.
+        if declared is not None and (not declared.isdigit() or len(declared) > 18 or int(declared) > self.max_bytes):
             await self._too_large(scope, receive, send)
             return
         # Buffer the (small) body so a client that lies about or omits Content-Length is still capped.
@@ -103,7 +105,7 @@ class BodyLimitMiddleware:
         body = b"".join(chunks)
         # A binary /v2 request frames a JSON header of this length before its tensor bytes.
         framed = headers.get(b"inference-header-content-length", b"")
-        document = body[: int(framed)] if framed.isdigit() else body
+        document = body[: int(framed)] if framed.isdigit() and len(framed) <= 18 else body
         repeated = duplicate_key(document) if document else None
         if repeated is not None:
             await self._duplicate(scope["path"], repeated)(scope, receive, send)

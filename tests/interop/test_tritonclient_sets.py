@@ -91,13 +91,6 @@ def test_ohlc_bad_bar_in_binary_names_its_column(triton: Any) -> None:
         infer(triton, "ohlc-gru", x)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=InferenceServerException,
-    reason="tritonclient.http.aio posts every body as application/octet-stream, which the body guard "
-    "(service/core/limits.py) answers with 415; the route itself reads it (test_v2_binary.py). "
-    "Remove this marker once the guard accepts application/octet-stream under /v2.",
-)
 def test_the_asyncio_client_with_its_defaults(sets_server: Server) -> None:
     aio = pytest.importorskip("tritonclient.http.aio")
     x = bars(2)

@@ -18,7 +18,6 @@ from fastapi.testclient import TestClient
 
 from service.api.v2.binary import FramingError, split_body
 from service.core.config import Settings
-from service.core.limits import BodyLimitMiddleware
 from service.main import create_app
 from tests.conftest import TINY_OHLC_WINDOW
 from tests.interop.conftest import wait_ready
@@ -165,18 +164,15 @@ def test_ohlc_bars_binary_both_ways(sets_client: TestClient) -> None:
     assert "value 9 (window 0, position 2, column 'high') is -5.0" in error_of(r)
 
 
-def test_an_octet_stream_content_type_works_once_the_body_guard_lets_it_through(tiny_artifacts: Path) -> None:
+def test_an_octet_stream_content_type_is_read_in_both_framings(tiny_artifacts: Path) -> None:
     """tritonclient's asyncio client sends ``application/octet-stream`` (binary and JSON bodies alike);
-    today the service's body guard answers 415 before the route sees it. Without the guard, the route
-    reads both framings."""
+    /v2 reads both, while /v1 still refuses it with 415."""
     app = create_app(Settings(artifacts_dir=tiny_artifacts, models=("lstm",)))
     octet = {"Content-Type": "application/octet-stream"}
-    with TestClient(app, raise_server_exceptions=False) as guarded:
-        wait_ready(guarded)
-        assert post_framed(guarded, {"inputs": [binary_tensor(WINDOWS)]}, raw_of(WINDOWS), **octet).status_code == 415
-    app = create_app(Settings(artifacts_dir=tiny_artifacts, models=("lstm",)))
-    app.user_middleware = [m for m in app.user_middleware if m.cls is not BodyLimitMiddleware]
     with TestClient(app, raise_server_exceptions=False) as client:
+        wait_ready(client)
+        v1 = client.post("/v1/models/lstm/predict", content=b'{"window": [1.0]}', headers=octet)
+        assert v1.status_code == 415
         wait_ready(client)
         expected = post_json(client, WINDOWS)
         assert post_framed(client, {"inputs": [binary_tensor(WINDOWS)]}, raw_of(WINDOWS), **octet).json() == expected

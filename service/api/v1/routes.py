@@ -27,7 +27,8 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
         413: "body over the size cap",
         415: "body is not application/json",
         422: "invalid input: the details name the field and the rule",
-        503: "model not loaded (yet)",
+        499: "the client went away before the answer (logged and counted, never seen by that client)",
+        503: "model not loaded (yet), or the server is at capacity (Retry-After)",
     }.items()
 }
 _FORECAST_ERRORS: dict[int | str, dict[str, Any]] = {

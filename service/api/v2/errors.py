@@ -19,11 +19,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from service.api.v2 import binary
 from service.core.errors import ApiError, field_path
 from service.dataplane.errors import (
+    ClientDisconnected,
     DataPlaneError,
     DeadlineExceeded,
     InvalidInput,
     ModelNotFound,
     ModelNotReady,
+    Overloaded,
     VersionNotFound,
 )
 
@@ -33,6 +35,8 @@ _STATUS: dict[type[DataPlaneError], int] = {
     ModelNotReady: 503,
     InvalidInput: 400,
     DeadlineExceeded: 504,
+    Overloaded: 503,
+    ClientDisconnected: 499,
 }
 
 
@@ -60,7 +64,7 @@ class V2Route(APIRoute):
             except binary.FramingError as exc:
                 return error_json(400, str(exc))
             except DataPlaneError as exc:
-                headers = {"Retry-After": str(ModelNotReady.retry_after_s)} if isinstance(exc, ModelNotReady) else None
+                headers = {"Retry-After": str(exc.retry_after_s)} if exc.retry_after_s is not None else None
                 return error_json(_STATUS.get(type(exc), 500), exc.message, headers)
             except ApiError as exc:  # the API key's 401
                 return error_json(400 if exc.status == 422 else exc.status, exc.message, exc.headers)
