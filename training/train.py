@@ -82,7 +82,10 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="forecast-train", description=__doc__.split("\n\n")[0], formatter_class=HelpFormatter
+        prog="forecast-train",
+        description=__doc__.split("\n\n")[0],
+        epilog="The multi-file OHLC set has options of its own: forecast-train --inputs ohlc --help",
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--data", type=Path, required=True, help=f"daily price CSV: {CSV_LAYOUTS}")
     parser.add_argument("--column", default="High", help="target column, any case (e.g. 'adj close')")
@@ -264,6 +267,8 @@ def prepare(args: argparse.Namespace) -> Prepared:
 def run(args: argparse.Namespace, prepared: Prepared | None = None) -> Path:
     """Train, export, evaluate, calibrate and report into ``args.out``."""
     p = prepared or prepare(args)
+    if args.out is None:
+        args.out = new_run_dir(args.data.stem)
     kinds, recipes, validation_days, series, split = p.kinds, p.recipes, p.validation_days, p.series, p.split
     from sklearn.preprocessing import MinMaxScaler
 
