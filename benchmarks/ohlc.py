@@ -135,10 +135,10 @@ def main(argv: list[str] | None = None) -> int:
             "" if ratio is None or name == "lstm predict" else ("MET" if ratio <= TARGET_PREDICT_RATIO else "MISSED")
         )
         rows.append([f"HTTP {name}, c=1", fmt_duration(p50), f"{ratio:.2f}" if ratio else "—", verdict])
-    uni = local["ensemble (IBM High) forecast"]
+    ibm_forecast = local["ensemble (IBM High) forecast"]
     for name, seconds in local.items():
         verdict = ("MET" if seconds <= TARGET_FORECAST_S else "MISSED") if name == "ohlc-ensemble forecast" else ""
-        shown = f"{seconds / uni:.2f} × IBM ensemble" if "forecast" in name else "—"
+        shown = f"{seconds / ibm_forecast:.2f} × IBM ensemble" if "forecast" in name else "—"
         rows.append([f"in-process {name}{' 251 steps' if 'forecast' in name else ''}", fmt_duration(seconds), shown,
                      verdict])  # fmt: skip
     meta = machine_info(sys.argv, script="benchmarks/ohlc.py")
