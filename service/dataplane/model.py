@@ -9,11 +9,13 @@ or ``(n, window, columns)`` for a multi-column one; outputs are always ``(n, hor
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import numpy as np
+from pydantic import BaseModel
 
 ModelKind = Literal["univariate", "ohlc"]
 WARM_UP_BATCHES = (1, 8, 64, 256)
@@ -101,6 +103,35 @@ class ServedModel(ABC):
         """Run every batch shape once so the first real request pays no compile or allocation cost."""
         for size in WARM_UP_BATCHES:
             self.predict(np.full((size, *self.card.input_shape), 100.0))
+
+
+class CalibrationTable(Protocol):
+    """What the two interval tables (univariate and OHLC) have in common for a model card."""
+
+    method: str
+    levels: list[int]
+    max_horizon: int
+    calibration_start: str
+    calibration_end: str
+
+    @property
+    def quantiles(self) -> Mapping[str, Any]: ...
+
+    @property
+    def coverage(self) -> Mapping[str, Sequence[BaseModel]]: ...
+
+
+def calibration_card(table: CalibrationTable | None, key: str) -> dict[str, Any] | None:
+    """The calibration a model card shows: method, levels, horizons, dates and measured coverage."""
+    if table is None or key not in table.quantiles:
+        return None
+    return {
+        "method": table.method,
+        "levels": table.levels,
+        "max_horizon": table.max_horizon,
+        "calibration_dates": {"start": table.calibration_start, "end": table.calibration_end},
+        "test_coverage": [c.model_dump() for c in table.coverage.get(key, [])],
+    }
 
 
 @dataclass

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from service.dataplane.model import LoadedSet, ModelCard, ServedModel
+from service.dataplane.model import LoadedSet, ModelCard, ServedModel, calibration_card
 from service.inference.backends import BackendKind
 from service.inference.manifest import ENSEMBLE, served_keys
 from service.inference.ohlc.bars import CLOSE, COLUMNS, HIGH, LOW, OPEN
@@ -86,18 +86,6 @@ def _metrics(group: GroupMetrics | None) -> dict[str, float] | None:
     return out
 
 
-def _calibration(table: OhlcIntervalTable | None, key: str) -> dict[str, Any] | None:
-    if table is None or key not in table.quantiles:
-        return None
-    return {
-        "method": table.method,
-        "levels": table.levels,
-        "max_horizon": table.max_horizon,
-        "calibration_dates": {"start": table.calibration_start, "end": table.calibration_end},
-        "test_coverage": [c.model_dump() for c in table.coverage.get(key, [])],
-    }
-
-
 def _card(m: OhlcManifest, key: str, backend: str, set_name: str, table: OhlcIntervalTable | None) -> ModelCard:
     trained = [s for s in m.sources if not s.held_out] or m.sources
     common: dict[str, Any] = {
@@ -111,7 +99,7 @@ def _card(m: OhlcManifest, key: str, backend: str, set_name: str, table: OhlcInt
         "target_column": "Open,High,Low,Close",
         "trained_at": m.created_at,
         "training_dates": (min(s.first_date for s in trained), m.split.train_end),
-        "calibration": _calibration(table, key),
+        "calibration": calibration_card(table, key),
         "extra": {"held_out_tickers": list(m.held_out), "trained_tickers": [s.ticker for s in trained]},
     }
     if key == ENSEMBLE:

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from service.dataplane.model import LoadedSet, ModelCard, ServedModel
+from service.dataplane.model import LoadedSet, ModelCard, ServedModel, calibration_card
 from service.inference.backends import BackendKind
 from service.inference.intervals import IntervalTable
 from service.inference.loader import ENSEMBLE_DESCRIPTION as LOADER_DESCRIPTION
@@ -59,18 +59,6 @@ def names_in(manifest: Manifest) -> list[str]:
     return served_keys(manifest.models)
 
 
-def _calibration(table: IntervalTable | None, name: str) -> dict[str, Any] | None:
-    if table is None or name not in table.quantiles:
-        return None
-    return {
-        "method": table.method,
-        "levels": table.levels,
-        "max_horizon": table.max_horizon,
-        "calibration_dates": {"start": table.calibration_start, "end": table.calibration_end},
-        "test_coverage": [c.model_dump() for c in table.coverage.get(name, [])],
-    }
-
-
 def card(manifest: Manifest, name: str, backend: str, set_name: str, intervals: IntervalTable | None) -> ModelCard:
     m = manifest
     column = m.target_column.lower()
@@ -86,7 +74,7 @@ def card(manifest: Manifest, name: str, backend: str, set_name: str, intervals: 
         "trained_at": m.created_at,
         "training_dates": (m.training_range.start_date, m.training_range.end_date),
         "training_values": (m.training_range.min, m.training_range.max),
-        "calibration": _calibration(intervals, name),
+        "calibration": calibration_card(intervals, name),
     }
     if name == ENSEMBLE:
         members = list(m.ensemble.members if m.ensemble else m.models)
