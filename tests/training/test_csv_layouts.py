@@ -181,3 +181,33 @@ def test_the_default_split_of_ibm_is_the_committed_one() -> None:
     assert str(split.train_end) == committed["train_end"] == "2016-12-31"
     assert str(split.test.dates[0].date()) == committed["test_start"]
     assert (split.n_train, len(split.test.values)) == (committed["train_rows"], committed["test_rows"])
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "message"),
+    [
+        ("Close", -1.0, "row 12: Close on .* is -1: prices must be positive"),
+        ("Low", float("inf"), "row 12: Low value is infinite"),
+    ],
+)
+def test_ohlc_refusals_name_the_row(tmp_path: Path, column: str, value: float, message: str) -> None:
+    from training.ohlc.data import load_bars
+
+    frame = synthetic_prices(50)
+    frame.loc[10, column] = value
+    path = tmp_path / "AAA.csv"
+    frame.to_csv(path, index=False)
+    with pytest.raises(DataError, match=message):
+        load_bars(path)
+
+
+def test_ohlc_reads_yahoo_headers_in_any_case(tmp_path: Path) -> None:
+    from training.ohlc.data import load_bars
+
+    frame = yahoo(80)
+    frame.columns = [c.upper() for c in frame.columns]
+    path = tmp_path / "bbb.csv"
+    frame.to_csv(path, index=False)
+    bars = load_bars(path)
+    assert bars.ticker == "BBB"
+    np.testing.assert_allclose(bars.bars[:, 3], frame["CLOSE"])

@@ -81,19 +81,25 @@ def load_bars(path: Path) -> BarSeries:
     frame, dates = read_frame(path, CSV_COLUMNS)
     table = pd.DataFrame({c: numeric_column(path, frame, c).to_numpy(dtype=np.float64) for c in CSV_COLUMNS})
     table.index = dates
+    table["row"] = frame.index.to_numpy()  # line numbers in the file, for the messages
     table = table.sort_index(kind="stable")
     duplicated = table.index.duplicated(keep="first")
     table = table[~duplicated]
+    rows = table.pop("row").to_numpy()
     values = table.to_numpy(dtype=np.float64)
     if np.isinf(values).any():
-        column = CSV_COLUMNS[int(np.argwhere(np.isinf(values))[0][1])]
-        raise DataError(f"{path}: column {column} holds infinite values")
-    close = table["Close"]
-    if (close.dropna() <= 0).any():
-        bad = close[close <= 0]
-        raise DataError(f"{path}: Close on {bad.index[0].date()} is {bad.iloc[0]}: prices must be positive")
+        i, j = np.argwhere(np.isinf(values))[0]
+        raise DataError(f"{path}: row {rows[i]}: {CSV_COLUMNS[j]} value is infinite")
+    close = table["Close"].to_numpy()
+    if (close[~np.isnan(close)] <= 0).any():
+        i = int(np.flatnonzero(close <= 0)[0])
+        raise DataError(
+            f"{path}: row {rows[i]}: Close on {table.index[i].date()} is {close[i]:g}: prices must be positive"
+        )
     if np.isnan(values[0, 3]):
-        raise DataError(f"{path}: the first Close value is empty and cannot be filled from an earlier day")
+        raise DataError(
+            f"{path}: row {rows[0]}: the first Close value is empty and cannot be filled from an earlier day"
+        )
     gaps = {c: int(table[c].isna().sum()) for c in CSV_COLUMNS}
     o, h, lo, c = (values[:, k].copy() for k in range(4))
     c = pd.Series(c).ffill().to_numpy()
