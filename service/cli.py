@@ -42,9 +42,9 @@ def main(argv: list[str] | None = None) -> int:
         access_log=False,
         proxy_headers=False,
         timeout_graceful_shutdown=max(1, round(settings.shutdown_timeout_s)),
-        # Slow and greedy clients (docs/reliability.md): headers over the cap are refused with 400 (h11
-        # only; httptools has no cap), idle keep-alive connections are closed, and past
-        # max_connections a new request gets a fast 503 instead of a share of an overloaded worker.
+        # Slow and greedy clients (docs/reliability.md): headers over the cap are refused (431 by the
+        # body guard; with FORECAST_HTTP=h11 also while still arriving, 400), idle keep-alive connections
+        # are closed, and past max_connections a new request gets a fast 503 instead of a share of an overloaded worker.
         http=settings.http,
         h11_max_incomplete_event_size=settings.max_header_bytes,
         timeout_keep_alive=settings.keep_alive_s,

@@ -63,7 +63,7 @@ def test_forecast_serve_passes_the_slow_client_settings_to_uvicorn(monkeypatch: 
     for name in ("FORECAST_MAX_HEADER_BYTES", "FORECAST_KEEP_ALIVE_S", "FORECAST_MAX_CONNECTIONS", "FORECAST_HTTP"):
         monkeypatch.delenv(name, raising=False)
     assert cli.main([]) == 0
-    assert seen["http"] == "h11"
+    assert seen["http"] == "httptools"
     assert seen["h11_max_incomplete_event_size"] == 16_384
     assert (seen["timeout_keep_alive"], seen["limit_concurrency"]) == (5, 256)
     monkeypatch.setenv("FORECAST_MAX_HEADER_BYTES", "4096")
@@ -97,6 +97,7 @@ def test_a_real_server_caps_headers_idle_connections_and_connections(tiny_artifa
         FORECAST_MAX_HEADER_BYTES="4096",
         FORECAST_KEEP_ALIVE_S="2",
         FORECAST_MAX_CONNECTIONS="3",
+        FORECAST_HTTP="h11",  # the parser that also caps headers still arriving
     )
     server = ServerProcess(serve_argv(port), port=port, log=tmp_path / "server.log", env=env).start()
     try:
