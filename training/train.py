@@ -13,9 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import shlex
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, replace
@@ -41,6 +39,7 @@ from service.inference.manifest import (
 )
 from service.inference.scaler import MinMaxScaling
 from service.inference.windowing import make_windows
+from training.cli import HelpFormatter, check_out, git_commit, new_run_dir, quiet_tensorflow
 from training.data import (
     TEST_MONTHS,
     DataError,
@@ -59,7 +58,6 @@ log = logging.getLogger("forecast-train")
 CALIBRATION_MIN_DAYS = 40  # interval calibration needs a backtest of at least this many validation days
 
 
-RUNS_DIR = Path("runs")
 # What a run writes into its directory; with --force these are removed first, so none is left from an older run.
 RUN_FILES = (
     "manifest.json", SCALER_FILE, EVALUATION_FILE, "intervals.json", "report.md", "seed_study.json",
@@ -69,15 +67,6 @@ CSV_LAYOUTS = (
     "Date plus price columns, headers matched ignoring case: Kaggle (Date,Open,High,Low,Close,Volume,Name), "
     "Yahoo Finance (Date,Open,High,Low,Close,Adj Close,Volume), Stooq (Date,Open,High,Low,Close,Volume)"
 )
-
-
-class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Shows ``(default: X)`` for options that have a default, and nothing for those that do not."""
-
-    def _get_help_string(self, action: argparse.Action) -> str:
-        if action.default is None or action.default is False or action.default == argparse.SUPPRESS:
-            return action.help or ""
-        return super()._get_help_string(action) or ""
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -128,44 +117,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if not [k for k in ("lstm", "gru") if k in args.models.split(",")]:
         parser.error("--models must name lstm, gru or both")
     return args
-
-
-def new_run_dir(stem: str, now: datetime | None = None) -> Path:
-    """``runs/<UTC time>-<stem>``, made unique with a counter if that name is taken."""
-    base = RUNS_DIR / f"{(now or datetime.now(UTC)):%Y%m%dT%H%M%SZ}-{stem}"
-    path, n = base, 1
-    while path.exists():
-        n += 1
-        path = base.with_name(f"{base.name}-{n}")
-    return path
-
-
-def check_out(out: Path, force: bool, allow: bool = False) -> str | None:
-    """Why ``out`` may not be written (a file, or a non-empty directory without --force), else None."""
-    if out.exists() and not out.is_dir():
-        return f"--out {out} is a file, not a directory"
-    if out.is_dir() and any(out.iterdir()) and not (force or allow):
-        entries = sorted(p.name for p in out.iterdir())
-        shown = ", ".join(entries[:4]) + (", ..." if len(entries) > 4 else "")
-        count = f"{len(entries)} {'entry' if len(entries) == 1 else 'entries'}"
-        return (
-            f"--out {out} is not empty ({count}: {shown}); pass --force to overwrite it, "
-            "choose another --out, or leave --out out to write a new runs/ directory"
-        )
-    return None
-
-
-def quiet_tensorflow() -> None:
-    """Silence TensorFlow's C++ log lines (unless the user chose a level), before it is imported."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
-
-def _git_commit() -> str | None:
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True, timeout=5)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None
 
 
 def _recipe_for(args: argparse.Namespace, kind: ModelKind) -> ModelRecipe:
@@ -313,7 +264,7 @@ def run(args: argparse.Namespace, prepared: Prepared | None = None) -> Path:
     manifest = Manifest(
         format_version=FORMAT_VERSION,
         created_at=created,
-        git_commit=_git_commit(),
+        git_commit=git_commit(),
         command=" ".join(["forecast-train", *map(shlex.quote, sys.argv[1:])]),
         data=DataSource(
             name=series.source,

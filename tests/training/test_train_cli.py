@@ -13,7 +13,8 @@ import pytest
 
 from tests.conftest import COMMITTED_ARTIFACTS, REPO, TINY_WINDOW, synthetic_prices
 from training import train
-from training.train import check_out, main, new_run_dir
+from training.cli import check_out, new_run_dir
+from training.train import main
 
 TINY = ["--epochs", "1", "--units", "4", "--window", str(TINY_WINDOW), "--verbose", "0", "--no-plots"]
 # Runs main() in a fresh interpreter and reports its exit code, whether TensorFlow or Keras was ever

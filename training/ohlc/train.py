@@ -38,10 +38,10 @@ from service.inference.ohlc.manifest import (
     OhlcSplit,
     Repair,
 )
+from training.cli import HelpFormatter, check_out, git_commit, new_run_dir, quiet_tensorflow
 from training.data import DataError
 from training.ohlc.data import IMPLAUSIBLE_RULE, BarSeries, load_bars, resolve_inputs
 from training.ohlc.dataset import HELD_OUT_RULE, every_fifth, periods, training_arrays
-from training.train import HelpFormatter, check_out, new_run_dir, quiet_tensorflow
 
 if TYPE_CHECKING:
     from training.ohlc.model import OhlcKind
@@ -101,12 +101,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.window < 2 or args.epochs < 1:
         p.error("--window must be at least 2 and --epochs at least 1")
     return args
-
-
-def _git_commit() -> str | None:
-    from training.train import _git_commit as commit
-
-    return commit()
 
 
 def _source(s: BarSeries, held_out: bool) -> OhlcDataSource:
@@ -219,7 +213,7 @@ def run(
     first = periods(training[0], args.train_end, args.window, args.validation_days)
     manifest = OhlcManifest(
         format_version=OHLC_FORMAT_VERSION, kind=OHLC_KIND, name=args.name, created_at=created,
-        git_commit=_git_commit(),
+        git_commit=git_commit(),
         command=" ".join(["forecast-train", *map(shlex.quote, sys.argv[1:])]), window=args.window,
         columns=list(COLUMNS), normalisation=NORMALISATION,
         sources=[_source(s, s.ticker in held_out) for s in series],
