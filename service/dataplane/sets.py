@@ -8,15 +8,13 @@ point at one directory).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from service.dataplane.model import LoadedSet
 from service.dataplane.univariate import Wrap, load_univariate_set, names_in
 from service.inference.backends import BackendKind
-from service.inference.manifest import MANIFEST_FILE, ArtifactError, read_manifest, served_keys
+from service.inference.manifest import MANIFEST_FILE, ArtifactError, read_manifest, read_manifest_json, served_keys
 from service.inference.ohlc.manifest import OHLC_KIND
 
 
@@ -34,8 +32,8 @@ def find_sets(root: Path) -> list[Path]:
 
 def _kind(directory: Path) -> str:
     try:
-        raw: Any = json.loads((directory / MANIFEST_FILE).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        raw = read_manifest_json(directory)
+    except (ArtifactError, OSError):
         return "univariate"  # read_manifest reports the problem properly
     return str(raw.get("kind", "univariate")) if isinstance(raw, dict) else "univariate"
 

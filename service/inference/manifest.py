@@ -10,7 +10,7 @@ import json
 from collections.abc import Iterable
 from datetime import date, datetime
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -27,6 +27,9 @@ def served_keys(networks: Iterable[str]) -> list[str]:
     """A set's model keys: its networks, then the ensemble (their mean) when there are two or more."""
     keys = list(networks)
     return [*keys, *([ENSEMBLE] if len(keys) >= 2 else [])]
+
+
+M = TypeVar("M", bound=BaseModel)
 
 
 class ArtifactError(Exception):
@@ -128,24 +131,34 @@ def first_error(exc: ValidationError, whole: str = "") -> tuple[str, str]:
     return ".".join(str(p) for p in first["loc"]) or whole, first["msg"]
 
 
-def read_manifest(directory: Path) -> Manifest:
-    """Read and validate ``manifest.json``; raise :class:`ArtifactError` naming the problem."""
+def read_manifest_json(directory: Path) -> Any:
+    """The parsed ``manifest.json`` of a set directory, any kind; :class:`ArtifactError` when it cannot be read."""
     path = directory / MANIFEST_FILE
     if not directory.is_dir():
         raise ArtifactError(f"artifacts directory {directory.name!r} does not exist")
     if not path.is_file():
         raise ArtifactError(f"{MANIFEST_FILE} is missing")
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ArtifactError(f"{MANIFEST_FILE} is not valid JSON: {exc}") from None
+
+
+def validate_manifest(schema: type[M], raw: Any) -> M:
+    """``raw`` as ``schema``, or :class:`ArtifactError` with the first problem on one line."""
+    try:
+        return schema.model_validate(raw)
+    except ValidationError as exc:
+        where, problem = first_error(exc)
+        raise ArtifactError(f"{MANIFEST_FILE}: invalid at {where}: {problem}") from None
+
+
+def read_manifest(directory: Path) -> Manifest:
+    """Read and validate ``manifest.json``; raise :class:`ArtifactError` naming the problem."""
+    raw = read_manifest_json(directory)
     if isinstance(raw, dict) and raw.get("format_version") != FORMAT_VERSION:
         raise ArtifactError(
             f"{MANIFEST_FILE}: format_version {raw.get('format_version')!r} is not supported "
             f"(expected {FORMAT_VERSION})"
         )
-    try:
-        return Manifest.model_validate(raw)
-    except ValidationError as exc:
-        where, problem = first_error(exc)
-        raise ArtifactError(f"{MANIFEST_FILE}: invalid at {where}: {problem}") from None
+    return validate_manifest(Manifest, raw)

@@ -24,6 +24,15 @@ class DeadlineExceeded(Exception):  # noqa: N818 (a domain fact, like the datapl
         self.steps_done, self.horizon = steps_done, horizon
 
 
+def check_backends(backends: Sequence[Backend]) -> None:
+    """A predictor (univariate or OHLC) needs at least one backend, all on the same window length."""
+    if not backends:
+        raise ValueError("a predictor needs at least one backend")
+    windows = {b.window for b in backends}
+    if len(windows) != 1:
+        raise ValueError(f"backends disagree on the window length: {sorted(windows)}")
+
+
 @dataclass(frozen=True)
 class Predictor:
     """Next-step and recursive forecasts in price units from one backend or the mean of several."""
@@ -39,11 +48,7 @@ class Predictor:
     stepping_backends: Sequence[Backend] | None = None
 
     def __post_init__(self) -> None:
-        if not self.backends:
-            raise ValueError("a predictor needs at least one backend")
-        windows = {b.window for b in self.backends}
-        if len(windows) != 1:
-            raise ValueError(f"backends disagree on the window length: {sorted(windows)}")
+        check_backends(self.backends)
 
     @property
     def window(self) -> int:

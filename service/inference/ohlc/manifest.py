@@ -8,14 +8,20 @@ must reproduce. The service picks this reader when ``manifest.json`` has ``"kind
 
 from __future__ import annotations
 
-import json
 from datetime import date, datetime
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from service.inference.manifest import MANIFEST_FILE, ArtifactError, FileRef, Metrics, first_error
+from service.inference.manifest import (
+    MANIFEST_FILE,
+    ArtifactError,
+    FileRef,
+    Metrics,
+    read_manifest_json,
+    validate_manifest,
+)
 
 OHLC_FORMAT_VERSION: Literal[2] = 2
 OHLC_KIND: Literal["ohlc"] = "ohlc"
@@ -120,15 +126,7 @@ class OhlcManifest(_Strict):
 
 def read_ohlc_manifest(directory: Path) -> OhlcManifest:
     """Read and validate an OHLC ``manifest.json``; raise :class:`ArtifactError` with a one-line message."""
-    path = directory / MANIFEST_FILE
-    if not directory.is_dir():
-        raise ArtifactError(f"artifacts directory {directory.name!r} does not exist")
-    if not path.is_file():
-        raise ArtifactError(f"{MANIFEST_FILE} is missing")
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ArtifactError(f"{MANIFEST_FILE} is not valid JSON: {exc}") from None
+    raw = read_manifest_json(directory)
     if not isinstance(raw, dict):
         raise ArtifactError(f"{MANIFEST_FILE}: expected a JSON object")
     if raw.get("kind") != OHLC_KIND:
@@ -138,8 +136,4 @@ def read_ohlc_manifest(directory: Path) -> OhlcManifest:
             f"{MANIFEST_FILE}: format_version {raw.get('format_version')!r} is not supported "
             f"(expected {OHLC_FORMAT_VERSION} for kind {OHLC_KIND!r})"
         )
-    try:
-        return OhlcManifest.model_validate(raw)
-    except ValidationError as exc:
-        where, problem = first_error(exc)
-        raise ArtifactError(f"{MANIFEST_FILE}: invalid at {where}: {problem}") from None
+    return validate_manifest(OhlcManifest, raw)

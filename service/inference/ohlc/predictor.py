@@ -15,7 +15,7 @@ import numpy as np
 
 from service.inference.backends.base import Backend
 from service.inference.ohlc.bars import COLUMNS, RecursionBuffer, from_relative, to_relative
-from service.inference.predictor import DeadlineExceeded
+from service.inference.predictor import DeadlineExceeded, check_backends
 
 
 @dataclass(frozen=True)
@@ -27,11 +27,7 @@ class OhlcPredictor:
     description: str = ""
 
     def __post_init__(self) -> None:
-        if not self.backends:
-            raise ValueError("a predictor needs at least one backend")
-        windows = {b.window for b in self.backends}
-        if len(windows) != 1:
-            raise ValueError(f"backends disagree on the window length: {sorted(windows)}")
+        check_backends(self.backends)
 
     @property
     def window(self) -> int:
