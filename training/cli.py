@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import subprocess
+import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
+
+from training.data import DataError
 
 RUNS_DIR = Path("runs")
 
@@ -56,3 +62,32 @@ def git_commit() -> str | None:
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() or None
+
+
+def run_training(
+    args: argparse.Namespace,
+    prepare: Callable[[argparse.Namespace], Any],
+    run: Callable[[argparse.Namespace, Any], Path],
+    stem: str,
+    *,
+    allow_existing: bool = False,
+) -> int:
+    """The steps both trainers share: check --out, check the data (before TensorFlow is imported),
+    pick a new runs/ directory when --out is absent, train; exit status 2 for refused input."""
+    log = logging.getLogger("forecast-train")
+    if args.out is not None:
+        problem = check_out(args.out, args.force, allow=allow_existing)
+        if problem:
+            print(f"forecast-train: error: {problem}", file=sys.stderr)
+            return 2
+    try:
+        prepared = prepare(args)
+        if args.out is None:
+            args.out = new_run_dir(stem)
+            log.info("no --out given: writing to a new directory, %s", args.out)
+        out = run(args, prepared)
+    except DataError as exc:
+        log.error("%s", exc)
+        return 2
+    log.info("artifacts written to %s", out)
+    return 0

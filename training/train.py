@@ -39,10 +39,9 @@ from service.inference.manifest import (
 )
 from service.inference.scaler import MinMaxScaling
 from service.inference.windowing import make_windows
-from training.cli import HelpFormatter, check_out, git_commit, new_run_dir, quiet_tensorflow
+from training.cli import HelpFormatter, git_commit, new_run_dir, quiet_tensorflow, run_training
 from training.data import (
     TEST_MONTHS,
-    DataError,
     PriceSeries,
     default_test_start,
     describe_split,
@@ -395,26 +394,7 @@ def main(argv: list[str] | None = None) -> int:
         return ohlc_main(given)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = parse_args(argv)
-    if args.out is not None:
-        problem = check_out(args.out, args.force)
-        if problem:
-            print(f"forecast-train: error: {problem}", file=sys.stderr)
-            return 2
-    try:
-        prepared = prepare(args)  # the CSV and the split, checked before TensorFlow is imported
-    except DataError as exc:
-        log.error("%s", exc)
-        return 2
-    if args.out is None:
-        args.out = new_run_dir(args.data.stem)
-        log.info("no --out given: writing to a new directory, %s", args.out)
-    try:
-        out = run(args, prepared)
-    except DataError as exc:
-        log.error("%s", exc)
-        return 2
-    log.info("artifacts written to %s", out)
-    return 0
+    return run_training(args, prepare, run, args.data.stem)
 
 
 if __name__ == "__main__":

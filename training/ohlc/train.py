@@ -38,7 +38,7 @@ from service.inference.ohlc.manifest import (
     OhlcSplit,
     Repair,
 )
-from training.cli import HelpFormatter, check_out, git_commit, new_run_dir, quiet_tensorflow
+from training.cli import HelpFormatter, git_commit, quiet_tensorflow, run_training
 from training.data import DataError
 from training.ohlc.data import IMPLAUSIBLE_RULE, BarSeries, load_bars, resolve_inputs
 from training.ohlc.dataset import HELD_OUT_RULE, every_fifth, periods, training_arrays
@@ -241,23 +241,5 @@ def main(argv: list[str] | None = None) -> int:
     quiet_tensorflow()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = parse_args(argv)
-    if args.out is not None:
-        problem = check_out(args.out, args.force, allow=args.resume)
-        if problem:
-            print(f"forecast-train: error: {problem}", file=sys.stderr)
-            return 2
-    try:
-        prepared = prepare(args)  # every CSV and the split, checked before TensorFlow is imported
-    except DataError as exc:
-        log.error("%s", exc)
-        return 2
-    if args.out is None:
-        args.out = new_run_dir(args.name)
-        log.info("no --out given: writing to a new directory, %s", args.out)
-    try:
-        out = run(args, prepared)
-    except DataError as exc:
-        log.error("%s", exc)
-        return 2
-    log.info("artifacts written to %s", out)
-    return 0
+    # --resume reuses networks already trained in --out, so a non-empty --out is expected there.
+    return run_training(args, prepare, run, args.name, allow_existing=args.resume)
