@@ -114,15 +114,27 @@ class Manifest(_Strict):
     extra_files: list[FileRef] = Field(default_factory=list)
 
     def model(self, name: str) -> ModelEntry:
-        try:
-            return self.models[name]
-        except KeyError:
-            raise ArtifactError(f"{MANIFEST_FILE}: no model named {name!r} (has {sorted(self.models)})") from None
+        return model_entry(self.models, name)
 
     def save(self, directory: Path) -> Path:
-        path = directory / MANIFEST_FILE
-        path.write_text(self.model_dump_json(indent=2) + "\n", encoding="utf-8")
-        return path
+        return save_manifest(self, directory)
+
+
+E = TypeVar("E")
+
+
+def model_entry(models: dict[str, E], name: str) -> E:
+    """A manifest's entry for ``name``, or :class:`ArtifactError` listing the ones it has."""
+    try:
+        return models[name]
+    except KeyError:
+        raise ArtifactError(f"{MANIFEST_FILE}: no model named {name!r} (has {sorted(models)})") from None
+
+
+def save_manifest(manifest: BaseModel, directory: Path) -> Path:
+    path = directory / MANIFEST_FILE
+    path.write_text(manifest.model_dump_json(indent=2) + "\n", encoding="utf-8")
+    return path
 
 
 def first_error(exc: ValidationError, whole: str = "") -> tuple[str, str]:

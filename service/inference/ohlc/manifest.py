@@ -19,7 +19,9 @@ from service.inference.manifest import (
     ArtifactError,
     FileRef,
     Metrics,
+    model_entry,
     read_manifest_json,
+    save_manifest,
     validate_manifest,
 )
 
@@ -113,15 +115,10 @@ class OhlcManifest(_Strict):
     extra_files: list[FileRef] = Field(default_factory=list)
 
     def model(self, name: str) -> OhlcModelEntry:
-        try:
-            return self.models[name]
-        except KeyError:
-            raise ArtifactError(f"{MANIFEST_FILE}: no model named {name!r} (has {sorted(self.models)})") from None
+        return model_entry(self.models, name)
 
     def save(self, directory: Path) -> Path:
-        path = directory / MANIFEST_FILE
-        path.write_text(self.model_dump_json(indent=2) + "\n", encoding="utf-8")
-        return path
+        return save_manifest(self, directory)
 
 
 def read_ohlc_manifest(directory: Path) -> OhlcManifest:
