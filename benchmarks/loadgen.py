@@ -21,7 +21,6 @@ from typing import Any
 from benchmarks.config import REPO, Request
 from benchmarks.machine import first_line
 from benchmarks.stats import percentile
-from benchmarks.workloads import HEALTHZ
 
 RUN_SCRIPT = REPO / "benchmarks" / "run.py"  # its hidden ``--section loadgen`` runs loadgen_main
 _WRK_UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -130,8 +129,8 @@ class LoadGen:
         assert self.wrk is not None
         cmd = [self.wrk, f"-t{min(self.threads, connections)}", f"-c{connections}", f"-d{duration_s}s", "--latency"]
         cmd += ["--timeout", "10s"]
-        if list(requests) == HEALTHZ:
-            url_path = "/healthz"
+        if len(requests) == 1 and requests[0][0] == "GET" and requests[0][2] is None:
+            url_path = requests[0][1]  # one plain GET (a health endpoint): wrk needs no script
         else:
             key = hash(tuple(requests))
             if key not in self._scripts:

@@ -4,6 +4,7 @@ Usage, from the repository root::
 
     .venv/bin/python benchmarks/run.py            # normal run (~6-8 minutes), writes BENCHMARKS.md
     .venv/bin/python benchmarks/run.py --quick    # smoke run (~2 minutes), writes a temporary file unless --out
+    .venv/bin/python benchmarks/run.py --peers    # ours beside KServe and MLServer (benchmarks/peers/run.py)
 
 Everything is measured in one run, so the figures sit side by side as ratios taken on the same noisy
 machine. The in-process section runs in a child process (it imports TensorFlow for the keras backend
@@ -57,6 +58,10 @@ def _run_child_section(section: str, quick: bool, tmp: Path) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     """The command line; see the module docstring."""
     argv = sys.argv[1:] if argv is None else argv
+    if "--peers" in argv:  # the peers comparison has its own options: benchmarks/peers/run.py
+        from benchmarks.peers.run import main as peers_main
+
+        return peers_main([a for a in argv if a != "--peers"])
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="a second or so per measurement (smoke test)")
     parser.add_argument("--out", type=Path, help="report path (default BENCHMARKS.md; a temp file with --quick)")
@@ -70,6 +75,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--httpx", action="store_true", help="use the httpx load generator even if wrk is installed")
     parser.add_argument(
         "--from-json", type=Path, help="re-render the report from results saved with --json (nothing is measured)"
+    )
+    parser.add_argument(
+        "--peers",
+        action="store_true",
+        help="instead: ours beside KServe and MLServer (benchmarks/peers/run.py; its options follow)",
     )
     parser.add_argument("--section", help=argparse.SUPPRESS)
     parser.add_argument("--result", type=Path, help=argparse.SUPPRESS)
