@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
-from service.api.v1.schemas import (
-    Bar,
-    ForecastRequest,
-    ForecastResponse,
-    Interval,
-    ModelInfo,
-    OhlcWindow,
-    PredictRequest,
-    PredictResponse,
-)
+from service.api.v1.schemas import ForecastRequest, ModelInfo, OhlcWindow, PredictRequest
 from service.dataplane import InferenceRequest, InferenceResult, InvalidInput, ModelCard
 
 
@@ -88,41 +79,41 @@ def decode_forecast(body: ForecastRequest, card: ModelCard) -> InferenceRequest:
 
 
 def _values(values: np.ndarray, outputs: Sequence[str]) -> list[Any]:
-    """(k, outputs) -> prices, or bars for multi-column models."""
+    """(k, outputs) -> prices, or bars (objects keyed by the output columns) for multi-column models."""
     if len(outputs) == 1:
-        return [float(v) for v in values[:, 0]]
-    return [Bar(**dict(zip(outputs, map(float, row), strict=True))) for row in values]
+        return values[:, 0].tolist()
+    return [dict(zip(outputs, row, strict=True)) for row in values.tolist()]
 
 
-def encode_predict(result: InferenceResult) -> PredictResponse:
-    values = result.values[:, 0, :]
-    intervals = [
-        Interval(level=level, lower=_values(lo[:, 0, :], result.outputs), upper=_values(hi[:, 0, :], result.outputs))
+def _intervals(result: InferenceResult, pick: Callable[[np.ndarray], np.ndarray]) -> list[dict[str, Any]] | None:
+    return [
+        {"level": level, "lower": _values(pick(lo), result.outputs), "upper": _values(pick(hi), result.outputs)}
         for level, lo, hi in result.intervals
     ] or None
-    return PredictResponse(
-        model=result.model,
-        version=result.version,
-        predictions=_values(values, result.outputs),
-        intervals=intervals,
-        warnings=result.warnings,
-    )
 
 
-def encode_forecast(result: InferenceResult) -> ForecastResponse:
+def encode_predict(result: InferenceResult) -> dict[str, Any]:
+    """The :class:`PredictResponse` body, as plain JSON-ready values (written by msgspec, not pydantic)."""
+    return {
+        "model": result.model,
+        "version": result.version,
+        "predictions": _values(result.values[:, 0, :], result.outputs),
+        "intervals": _intervals(result, lambda bounds: bounds[:, 0, :]),
+        "warnings": result.warnings,
+    }
+
+
+def encode_forecast(result: InferenceResult) -> dict[str, Any]:
+    """The :class:`ForecastResponse` body, as plain JSON-ready values."""
     values = result.values[0]
-    intervals = [
-        Interval(level=level, lower=_values(lo[0], result.outputs), upper=_values(hi[0], result.outputs))
-        for level, lo, hi in result.intervals
-    ] or None
-    return ForecastResponse(
-        model=result.model,
-        version=result.version,
-        horizon=values.shape[0],
-        forecast=_values(values, result.outputs),
-        intervals=intervals,
-        warnings=result.warnings,
-    )
+    return {
+        "model": result.model,
+        "version": result.version,
+        "horizon": values.shape[0],
+        "forecast": _values(values, result.outputs),
+        "intervals": _intervals(result, lambda bounds: bounds[0]),
+        "warnings": result.warnings,
+    }
 
 
 def model_info(card: ModelCard, ready: bool, error: str | None) -> ModelInfo:

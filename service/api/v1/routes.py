@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request, Response
 
-from service.api.deps import DataPlaneDep, ModelDep, require_api_key
+from service.api.deps import DataPlaneDep, ModelDep, authorized_dataplane, require_api_key
+from service.api.fastroute import FastRoute, fast_lane, json_response, parse_body
 from service.api.v1 import codec
 from service.api.v1.schemas import (
     ErrorResponse,
@@ -17,6 +18,7 @@ from service.api.v1.schemas import (
     PredictRequest,
     PredictResponse,
 )
+from service.dataplane import DataPlane, ServedModel
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorResponse, "description": text}
@@ -35,7 +37,7 @@ _FORECAST_ERRORS: dict[int | str, dict[str, Any]] = {
     **_ERRORS,
     504: {"model": ErrorResponse, "description": "the forecast ran past the server's per-request time limit"},
 }
-router = APIRouter(prefix="/v1/models", tags=["models"])
+router = APIRouter(prefix="/v1/models", tags=["models"], route_class=FastRoute)
 
 
 @router.get("", response_model=ModelList, summary="Every model this server serves, with its inputs and outputs")
@@ -53,6 +55,32 @@ async def get_model(name: str, dataplane: DataPlaneDep) -> ModelInfo:
     return codec.model_info(card, error is None, error)
 
 
+async def _predict(dataplane: DataPlane, model: ServedModel, body: PredictRequest) -> Response:
+    result = await dataplane.infer(model, codec.decode_predict(body, model.card))
+    return json_response(codec.encode_predict(result))
+
+
+async def _forecast(dataplane: DataPlane, model: ServedModel, body: ForecastRequest) -> Response:
+    result = await dataplane.infer(model, codec.decode_forecast(body, model.card))
+    return json_response(codec.encode_forecast(result))
+
+
+# The fast lanes (service/api/fastroute.py): same checks in the same order as the full routes (API key,
+# model, body), without FastAPI's dependency solving; a body that does not validate goes to the full route.
+async def _fast_predict(request: Request) -> Response | None:
+    dataplane = authorized_dataplane(request)
+    model = dataplane.model(request.path_params["name"])
+    body = await parse_body(request, PredictRequest)
+    return None if body is None else await _predict(dataplane, model, body)
+
+
+async def _fast_forecast(request: Request) -> Response | None:
+    dataplane = authorized_dataplane(request)
+    model = dataplane.model(request.path_params["name"])
+    body = await parse_body(request, ForecastRequest)
+    return None if body is None else await _forecast(dataplane, model, body)
+
+
 @router.post(
     "/{name}/predict",
     response_model=PredictResponse,
@@ -60,9 +88,9 @@ async def get_model(name: str, dataplane: DataPlaneDep) -> ModelInfo:
     dependencies=[Depends(require_api_key)],
     summary="Next value (or bar) after one window or each of a batch",
 )
-async def predict(body: PredictRequest, model: ModelDep, dataplane: DataPlaneDep) -> PredictResponse:
-    result = await dataplane.infer(model, codec.decode_predict(body, model.card))
-    return codec.encode_predict(result)
+@fast_lane(_fast_predict)
+async def predict(body: PredictRequest, model: ModelDep, dataplane: DataPlaneDep) -> Response:
+    return await _predict(dataplane, model, body)
 
 
 @router.post(
@@ -72,6 +100,6 @@ async def predict(body: PredictRequest, model: ModelDep, dataplane: DataPlaneDep
     dependencies=[Depends(require_api_key)],
     summary="Recursive multi-step forecast from one window",
 )
-async def forecast(body: ForecastRequest, model: ModelDep, dataplane: DataPlaneDep) -> ForecastResponse:
-    result = await dataplane.infer(model, codec.decode_forecast(body, model.card))
-    return codec.encode_forecast(result)
+@fast_lane(_fast_forecast)
+async def forecast(body: ForecastRequest, model: ModelDep, dataplane: DataPlaneDep) -> Response:
+    return await _forecast(dataplane, model, body)

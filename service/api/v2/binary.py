@@ -14,10 +14,11 @@ client as ``application/octet-stream``; the header, not the content type, says h
 
 from __future__ import annotations
 
+from typing import Any
+
+import msgspec
 from fastapi import Request, Response
 from starlette.types import Message
-
-from service.api.v2.types import InferResponse
 
 HEADER = "inference-header-content-length"
 _SCOPE_KEY = "oip.binary_data"
@@ -84,9 +85,9 @@ async def binary_data(request: Request) -> bytes | None:
     return data
 
 
-def binary_response(header: InferResponse, data: bytes) -> Response:
+def binary_response(header: dict[str, Any], data: bytes) -> Response:
     """The JSON header, then the raw output bytes; ``Inference-Header-Content-Length`` says where they split."""
-    head = header.model_dump_json(exclude_none=True).encode()
+    head = msgspec.json.encode(header)
     return Response(
         content=head + data,
         media_type="application/octet-stream",

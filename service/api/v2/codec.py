@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from service.api.v2.errors import bad_request
-from service.api.v2.types import InferRequest, InferResponse, Parameters, TensorInput, TensorOutput
+from service.api.v2.types import InferRequest, Parameters, TensorInput
 from service.dataplane import InferenceRequest, InferenceResult, ModelCard
 
 INPUT_NAME = "window"
@@ -198,24 +198,26 @@ def decode_infer(body: InferRequest, card: ModelCard, data: bytes | None = None)
 
 def encode_infer(
     result: InferenceResult, request_id: str | None, binary: bool = False
-) -> tuple[InferResponse, bytes | None]:
-    """The response, and for a binary output its raw little-endian FP32 bytes (the JSON then has no data)."""
+) -> tuple[dict[str, Any], bytes | None]:
+    """The :class:`InferResponse` body (fields that would be null left out, as the protocol's examples do)
+    and, for a binary output, its raw little-endian FP32 bytes (the JSON then has no data)."""
     values = result.values  # (n, horizon, outputs)
     k = len(result.outputs)
     if result.kind == "predict":
         shape = [values.shape[0], k]
     else:
         shape = [1, values.shape[1]] if k == 1 else [1, values.shape[1], k]
+    tensor: dict[str, Any] = {"name": OUTPUT_NAME, "datatype": DATATYPE, "shape": shape}
+    raw = None
     if binary:
         raw = np.ascontiguousarray(values, dtype=_WIRE).tobytes()
-        tensor = TensorOutput(name=OUTPUT_NAME, datatype=DATATYPE, shape=shape, parameters={BINARY_SIZE: len(raw)})
+        tensor["parameters"] = {BINARY_SIZE: len(raw)}
     else:
-        raw, tensor = None, TensorOutput(name=OUTPUT_NAME, datatype=DATATYPE, shape=shape, data=values.ravel().tolist())
-    response = InferResponse(
-        model_name=result.model,
-        model_version=result.version,
-        id=request_id,
-        parameters={"warnings": "; ".join(result.warnings)} if result.warnings else None,
-        outputs=[tensor],
-    )
+        tensor["data"] = values.ravel().tolist()
+    response: dict[str, Any] = {"model_name": result.model, "model_version": result.version}
+    if request_id is not None:
+        response["id"] = request_id
+    if result.warnings:
+        response["parameters"] = {"warnings": "; ".join(result.warnings)}
+    response["outputs"] = [tensor]
     return response, raw

@@ -10,11 +10,19 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 
 from service import __version__
-from service.api.deps import DataPlaneDep, ModelDep, ModelVersionDep, RegistryDep, require_api_key
+from service.api.deps import (
+    DataPlaneDep,
+    ModelDep,
+    ModelVersionDep,
+    RegistryDep,
+    authorized_dataplane,
+    require_api_key,
+)
+from service.api.fastroute import fast_lane, json_response, parse_body
 from service.api.v2 import binary, codec
 from service.api.v2.errors import V2Route
 from service.api.v2.types import (
@@ -106,14 +114,22 @@ async def model_version_ready(model: ModelVersionDep) -> dict[str, Any]:
 BinaryData = Annotated[bytes | None, Depends(binary.binary_data)]
 
 
-async def _infer(
-    dataplane: DataPlane, model: ServedModel, body: InferRequest, data: bytes | None
-) -> InferResponse | Response:
+async def _infer(dataplane: DataPlane, model: ServedModel, body: InferRequest, data: bytes | None) -> Response:
     request = codec.decode_infer(body, model.card, data)
     wants_binary = codec.binary_output(body)
     result = await dataplane.infer(model, request)
     response, raw = codec.encode_infer(result, body.id, wants_binary)
-    return response if raw is None else binary.binary_response(response, raw)
+    return json_response(response) if raw is None else binary.binary_response(response, raw)
+
+
+async def _fast_infer(request: Request) -> Response | None:
+    """The fast lane (service/api/fastroute.py): API key, model and version, then the body, as the full
+    route checks them; a body that does not validate goes to the full route for its message."""
+    dataplane = authorized_dataplane(request)
+    params = request.path_params
+    model = dataplane.model(params["name"], params.get("version"))
+    body = await parse_body(request, InferRequest)
+    return None if body is None else await _infer(dataplane, model, body, await binary.binary_data(request))
 
 
 _BINARY_DOC = (
@@ -136,14 +152,14 @@ _INFER: dict[str, Any] = {
     **_INFER,
     summary="Inference: the next value after each window, or a forecast with parameters.horizon",
 )
-async def infer(
-    body: InferRequest, model: ModelDep, dataplane: DataPlaneDep, data: BinaryData
-) -> InferResponse | Response:
+@fast_lane(_fast_infer)
+async def infer(body: InferRequest, model: ModelDep, dataplane: DataPlaneDep, data: BinaryData) -> Response:
     return await _infer(dataplane, model, body, data)
 
 
 @router.post("/models/{name}/versions/{version}/infer", **_INFER, summary="Inference (one version)")
+@fast_lane(_fast_infer)
 async def infer_version(
     body: InferRequest, model: ModelVersionDep, dataplane: DataPlaneDep, data: BinaryData
-) -> InferResponse | Response:
+) -> Response:
     return await _infer(dataplane, model, body, data)
