@@ -9,6 +9,7 @@ from types import FrameType
 
 import uvicorn
 
+from service.core import server
 from service.core.config import Settings
 
 
@@ -33,7 +34,9 @@ def main(argv: list[str] | None = None) -> int:
     # stop this server, so the handler uvicorn restores and re-raises into exits with status 0.
     signal.signal(signal.SIGTERM, _stop)
     uvicorn.run(
-        "service.main:create_app",
+        # Each serving process (the one worker, or each of uvicorn's spawned workers) prepares itself
+        # (the link to its supervisor, memory trimming) before it builds service.main's app.
+        "service.core.server:create_app",
         factory=True,
         host=args.host,
         port=args.port,
@@ -45,7 +48,9 @@ def main(argv: list[str] | None = None) -> int:
         # Slow and greedy clients (docs/reliability.md): headers over the cap are refused (431 by the
         # body guard; with FORECAST_HTTP=h11 also while still arriving, 400), idle keep-alive connections
         # are closed, and past max_connections a new request gets a fast 503 instead of a share of an overloaded worker.
-        http=settings.http,
+        # The protocol is uvicorn's own plus a read deadline: a request must arrive whole (headers and body)
+        # within FORECAST_READ_TIMEOUT_S of its first byte, else 408 and close (slowloris, stalled uploads).
+        http=server.PROTOCOLS[settings.http],
         h11_max_incomplete_event_size=settings.max_header_bytes,
         timeout_keep_alive=settings.keep_alive_s,
         limit_concurrency=settings.max_connections,

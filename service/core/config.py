@@ -56,6 +56,17 @@ class Settings(BaseSettings):
     max_header_bytes: int = Field(default=16_384, ge=1_024, le=1_048_576)
     keep_alive_s: int = Field(default=5, ge=1, le=3600)
     max_connections: int | None = Field(default=256, ge=1, le=100_000)
+    # A request's headers and body must all arrive within this many seconds of its first byte (or of the
+    # connection's opening): 408 and close beyond (service/core/server.py). uvicorn alone has no such
+    # bound: its keep-alive timer stops at the first byte, so a 1-byte/s client is held forever.
+    read_timeout_s: float = Field(default=15.0, gt=0, le=3600)
+    # Per worker: bytes of requests still arriving (beyond the first 64 KiB of each) held at once; the
+    # request that would go over gets 503 + Retry-After and is closed (0: no budget). 300 stalled 900 kB
+    # uploads held 338 MiB in one worker without it.
+    upload_budget_bytes: int = Field(default=64_000_000, ge=0, le=1 << 40)
+    # How often each worker hands freed heap memory back to the system with glibc's malloc_trim (0: never;
+    # service/core/server.py). After a burst of 256-window batches RSS went from 1.9x to 1.4-1.5x of idle.
+    malloc_trim_s: float = Field(default=10.0, ge=0, le=3600)
     # Micro-batching of concurrent single-window model calls (see service/inference/batching.py).
     # None ("auto"): on for keras, whose ~170 µs model call is worth sharing; off for onnx, whose ~20 µs
     # call costs about what the coordination does (BENCHMARKS.md, micro-batching table).

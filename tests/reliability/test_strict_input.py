@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 
 from benchmarks.server import HOST, ServerProcess, clean_env, free_port, serve_argv
 from service import cli
+from service.core import server
 from service.core.limits import duplicate_key
 from tests.reliability.conftest import GOOD, check_error, start_client, wait_loaded
 
@@ -63,7 +64,7 @@ def test_forecast_serve_passes_the_slow_client_settings_to_uvicorn(monkeypatch: 
     for name in ("FORECAST_MAX_HEADER_BYTES", "FORECAST_KEEP_ALIVE_S", "FORECAST_MAX_CONNECTIONS", "FORECAST_HTTP"):
         monkeypatch.delenv(name, raising=False)
     assert cli.main([]) == 0
-    assert seen["http"] == "httptools"
+    assert seen["http"] is server.HttpToolsWithDeadline
     assert seen["h11_max_incomplete_event_size"] == 16_384
     assert (seen["timeout_keep_alive"], seen["limit_concurrency"]) == (5, 256)
     monkeypatch.setenv("FORECAST_MAX_HEADER_BYTES", "4096")
