@@ -16,7 +16,8 @@ from prometheus_client import (
 )
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-_LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+# Up to 10 s, the default request deadline (FORECAST_REQUEST_TIMEOUT_S), so a p99 near it can be seen.
+_LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 
 
@@ -40,6 +41,9 @@ class Metrics:
             registry=r,
         )
         self.in_flight = Gauge("http_requests_in_flight", "HTTP requests being handled now", registry=r)
+        self.ready = Gauge(
+            "forecast_ready", "1 while /readyz answers 200 (every configured model loaded), else 0", registry=r
+        )
         self.predictions = Counter(
             "forecast_predictions",
             "Values predicted, by model and kind (predict/forecast)",

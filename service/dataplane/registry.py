@@ -176,10 +176,10 @@ class ModelRegistry:
                 self._metrics.model_info.labels(name, model.version, self._settings.backend).set(1)
             problems = {k: v for k, v in errors.items() if k in known}
             if (problems and self._settings.require_all_models) or not models or (set_errors and not known):
-                self._state = "failed"
-                self._reason = "; ".join(dict.fromkeys([*problems.values(), *set_errors])) or "no model loaded"
+                reason = "; ".join(dict.fromkeys([*problems.values(), *set_errors])) or "no model loaded"
+                self._set_state("failed", reason)
             else:
-                self._state, self._reason = "ready", None
+                self._set_state("ready", None)
 
     def _with_batching(self, predictors: dict[str, Predictor]) -> dict[str, Predictor]:
         """Wrap each distinct backend once, so the ensemble shares its members' queues."""
@@ -212,4 +212,9 @@ class ModelRegistry:
     def _fail(self, reason: str) -> None:
         log.error("artifacts cannot be served: %s", reason)
         with self._lock:
-            self._state, self._reason = "failed", reason
+            self._set_state("failed", reason)
+
+    def _set_state(self, state: State, reason: str | None) -> None:
+        """The state /readyz reports, mirrored in the ``forecast_ready`` gauge for alerting."""
+        self._state, self._reason = state, reason
+        self._metrics.ready.set(1 if state == "ready" else 0)

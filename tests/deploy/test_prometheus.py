@@ -40,7 +40,7 @@ ALERT_NAMES = {
     "ForecastHighLatencyP99",
     "ForecastRequestsShed",
     "ForecastInstanceDown",
-    "ForecastNoModelServing",
+    "ForecastNotReady",
 }
 # The routes that do model work, as alerts.yml selects them.
 MODEL_ROUTES = 'route=~"/v[12]/models/.+/(predict|forecast|infer)"'

@@ -97,6 +97,7 @@ def test_model_info_and_process_metrics(
         assert v == 1
         assert labels["version"] == versions[model]
         assert labels["backend"] == "onnx"
+    assert [v for name, _, v in s if name == "forecast_ready"] == [1.0]
     rss = [v for name, _, v in s if name == "process_resident_memory_bytes"]
     assert rss
     assert rss[0] > 1_000_000
@@ -111,3 +112,11 @@ def test_each_app_counts_its_own_requests(
     assert first.post("/v1/models/lstm/predict", json={"window": WINDOW}).status_code == 200
     assert requests(metric_samples(first), PREDICT_ROUTE, "200") == 1
     assert requests(metric_samples(second), PREDICT_ROUTE, "200") == 0
+
+
+def test_the_ready_gauge_is_0_while_an_artifact_cannot_be_served(
+    make_client: Callable[..., TestClient], tmp_path: Path, metric_samples: Callable[[TestClient], Samples]
+) -> None:
+    client = make_client(ready=False, artifacts_dir=tmp_path / "missing")
+    assert client.get("/readyz").status_code == 503
+    assert [v for name, _, v in metric_samples(client) if name == "forecast_ready"] == [0.0]
