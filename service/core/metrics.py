@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from prometheus_client import (
     CollectorRegistry,
@@ -19,6 +20,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 # Up to 10 s, the default request deadline (FORECAST_REQUEST_TIMEOUT_S), so a p99 near it can be seen.
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+
+
+class ModelSeries(NamedTuple):
+    inference_seconds: Histogram
+    predictions: Counter
+    batch_size: Histogram
 
 
 @dataclass
@@ -88,6 +95,20 @@ class Metrics:
         self.model_info = Gauge(
             "forecast_model_info", "Loaded models (1 = serving)", ["model", "version", "backend"], registry=r
         )
+        self._per_model: dict[tuple[str, str], ModelSeries] = {}
+
+    def per_model(self, model: str, kind: str) -> ModelSeries:
+        """One model's series for one kind of work, looked up once: ``labels()`` takes a lock and builds
+        its key on every call, which three times a request is as much as a small model call."""
+        series = self._per_model.get((model, kind))
+        if series is None:
+            series = ModelSeries(
+                self.inference_seconds.labels(model, kind),
+                self.predictions.labels(model, kind),
+                self.batch_size.labels(model),
+            )
+            self._per_model[(model, kind)] = series
+        return series
 
 
 class MetricsMiddleware:
@@ -95,6 +116,7 @@ class MetricsMiddleware:
 
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app, self.metrics = app, metrics
+        self._children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -116,6 +138,17 @@ class MetricsMiddleware:
             self.metrics.in_flight.dec()
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
-            method = scope["method"]
-            self.metrics.requests.labels(method, template, str(status)).inc()
-            self.metrics.request_seconds.labels(method, template).observe(time.perf_counter() - started)
+            count, latency = self._series(scope["method"], template, status)
+            count.inc()
+            latency.observe(time.perf_counter() - started)
+
+    def _series(self, method: str, template: str, status: int) -> tuple[Counter, Histogram]:
+        """The counter and histogram children of one (method, route, status): ``labels()`` takes a lock
+        and builds its key each call, a few µs a request; the label sets are few (templates, not paths)."""
+        key = (method, template, status)
+        series = self._children.get(key)
+        if series is None:
+            m = self.metrics
+            series = (m.requests.labels(method, template, str(status)), m.request_seconds.labels(method, template))
+            self._children[key] = series
+        return series

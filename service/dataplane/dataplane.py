@@ -175,11 +175,11 @@ class DataPlane:
                 if request.cancelled is not None and request.cancelled.is_set():
                     raise ClientDisconnected(exc.steps_done) from None
                 raise DeadlineExceeded(s.request_timeout_s, exc.steps_done, exc.horizon) from None
-        m = self._metrics
-        m.inference_seconds.labels(card.name, kind).observe(time.perf_counter() - started)
-        m.predictions.labels(card.name, kind).inc(x.shape[0] * (horizon or 1))
+        series = self._metrics.per_model(card.name, kind)
+        series.inference_seconds.observe(time.perf_counter() - started)
+        series.predictions.inc(x.shape[0] * (horizon or 1))
         if kind == "predict":
-            m.batch_size.labels(card.name).observe(x.shape[0])
+            series.batch_size.observe(x.shape[0])
         check_finite_output(values, request.field)
         bounds = [(level, *model.interval_bounds(level, values, x)) for level in levels]
         if levels and horizon is not None and horizon > model.interval_max_horizon:

@@ -56,21 +56,24 @@ class OhlcModel(ServedModel):
 def bar_warnings(windows: np.ndarray) -> list[str]:
     """Bars that are not consistent (real data has them): said, not refused."""
     out: list[str] = []
-    for i, w in enumerate(np.asarray(windows, dtype=np.float64)):
-        label = f"window {i}" if len(windows) > 1 else "window"
-        low_above_high = np.flatnonzero(w[:, LOW] > w[:, HIGH])
-        outside = np.flatnonzero(
-            (np.minimum(w[:, OPEN], w[:, CLOSE]) < w[:, LOW]) | (np.maximum(w[:, OPEN], w[:, CLOSE]) > w[:, HIGH])
-        )
-        if low_above_high.size:
+    w = np.asarray(windows, dtype=np.float64)
+    low_above_high = w[..., LOW] > w[..., HIGH]  # (windows, steps)
+    outside = (np.minimum(w[..., OPEN], w[..., CLOSE]) < w[..., LOW]) | (
+        np.maximum(w[..., OPEN], w[..., CLOSE]) > w[..., HIGH]
+    )
+    # Whole-batch passes first; only windows with a bad bar are looked at one by one.
+    for i in np.flatnonzero((low_above_high | outside).any(axis=1)).tolist():
+        label = f"window {i}" if len(w) > 1 else "window"
+        crossed, off = np.flatnonzero(low_above_high[i]), np.flatnonzero(outside[i])
+        if crossed.size:
             out.append(
-                f"{label}: {low_above_high.size} bar(s) with the low above the high "
-                f"(first at position {int(low_above_high[0])}); the forecast may be unreliable"
+                f"{label}: {crossed.size} bar(s) with the low above the high "
+                f"(first at position {int(crossed[0])}); the forecast may be unreliable"
             )
-        if outside.size:
+        if off.size:
             out.append(
-                f"{label}: {outside.size} bar(s) with the open or close outside [low, high] "
-                f"(first at position {int(outside[0])})"
+                f"{label}: {off.size} bar(s) with the open or close outside [low, high] "
+                f"(first at position {int(off[0])})"
             )
     return out
 
