@@ -86,8 +86,14 @@ class Connection:
         self.streams = None
 
 
-async def clients(port: int, count: int, duration: float, body: bytes) -> tuple[Counter[str], dict[str, list[float]]]:
-    """``count`` closed-loop clients for ``duration`` s: answers by status, and their latencies by status."""
+async def clients(
+    port: int, count: int, duration: float, body: bytes, give_up: float | None = None
+) -> tuple[Counter[str], dict[str, list[float]]]:
+    """``count`` closed-loop clients for ``duration`` s: answers by status, and their latencies by status.
+
+    With ``give_up``, a client waits at most that long for an answer, then drops its connection and
+    sends the request again at once (a client library's timeout and retry), counted as "gave up".
+    """
     statuses: Counter[str] = Counter()
     latencies: dict[str, list[float]] = {}
     stop_at = time.monotonic() + duration
@@ -97,7 +103,12 @@ async def clients(port: int, count: int, duration: float, body: bytes) -> tuple[
         while time.monotonic() < stop_at:
             started = time.monotonic()
             try:
-                status, retry_after = await connection.post("/v1/models/ensemble/forecast", body)
+                status, retry_after = await asyncio.wait_for(
+                    connection.post("/v1/models/ensemble/forecast", body), give_up
+                )
+            except TimeoutError:
+                statuses["gave up"] += 1
+                continue
             except (OSError, asyncio.IncompleteReadError) as exc:
                 statuses[type(exc).__name__] += 1
                 await asyncio.sleep(0.1)
@@ -143,9 +154,10 @@ def run_config(name: str, env: dict[str, str], args: argparse.Namespace, log: Pa
         prober = threading.Thread(target=probe, args=(server.port, stop, probes), daemon=True)
         prober.start()
         load = loadavg()
-        statuses, latencies = asyncio.run(clients(server.port, args.clients, args.duration, body))
+        statuses, latencies = asyncio.run(clients(server.port, args.clients, args.duration, body, args.give_up))
         stop.set()
         prober.join(15)
+        cancelled = scrape(server.port, "forecast_requests_cancelled_total")
     finally:
         server.stop()
     return {
@@ -164,7 +176,22 @@ def run_config(name: str, env: dict[str, str], args: argparse.Namespace, log: Pa
         "healthz_max": max(probes, default=None),
         "probes": len(probes),
         "probes_over_1s": sum(1 for t in probes if t > 1.0),
+        "cancelled": cancelled,
     }
+
+
+def scrape(port: int, name: str) -> float | None:
+    """The sum of a counter's series on the server's /metrics: 0 while it has none yet, None when the
+    server has no such counter at all (an older commit)."""
+    connection = http.client.HTTPConnection(HOST, port, timeout=10)
+    try:
+        connection.request("GET", "/metrics")
+        text = connection.getresponse().read().decode()
+    finally:
+        connection.close()
+    values = [float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name)]
+    family = name.removesuffix("_total")
+    return sum(values) if values or f"# TYPE {family} " in text else None
 
 
 def pct(values: list[float], q: float) -> float | None:
@@ -179,13 +206,16 @@ def table(results: list[dict[str, Any]]) -> str:
     rows = []
     for r in results:
         s = r["statuses"]
-        other = sum(v for k, v in s.items() if k not in ("200", "503", "504"))
+        other = sum(v for k, v in s.items() if k not in ("200", "503", "504", "gave up"))
+        cancelled = r.get("cancelled")
         rows.append(
             [
                 r["config"],
                 s.get("200", 0),
                 s.get("503", 0),
                 s.get("504", 0),
+                s.get("gave up", 0),
+                "n/a" if cancelled is None else int(cancelled),
                 other,
                 f"{r['goodput']:.1f}/s ({r['goodput'] / r['solo_rate']:.0%} of {r['solo_rate']:.1f}/s solo)"
                 if r["solo_rate"]
@@ -202,6 +232,8 @@ def table(results: list[dict[str, Any]]) -> str:
         "200",
         "503",
         "504",
+        "client gave up",
+        "cancelled by the server",
         "other",
         "goodput",
         "200 latency p50 / max",
@@ -232,6 +264,12 @@ def main(argv: list[str] | None = None) -> int:
         action="append",
         metavar="LABEL:VAR=VALUE,...",
         help="run this configuration instead of the built-in ones (repeatable), e.g. 'four:FORECAST_MAX_INFLIGHT=4'",
+    )
+    parser.add_argument(
+        "--give-up",
+        type=float,
+        metavar="S",
+        help="clients wait at most S s for an answer, then drop the connection and retry at once",
     )
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
