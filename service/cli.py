@@ -51,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         # The protocol is uvicorn's own plus a read deadline: a request must arrive whole (headers and body)
         # within FORECAST_READ_TIMEOUT_S of its first byte, else 408 and close (slowloris, stalled uploads).
         http=server.PROTOCOLS[settings.http],
+        loop=settings.loop,
         h11_max_incomplete_event_size=settings.max_header_bytes,
         timeout_keep_alive=settings.keep_alive_s,
         limit_concurrency=settings.max_connections,

@@ -53,6 +53,11 @@ class Settings(BaseSettings):
     # (one run, this 2-core machine). h11 also caps headers still arriving (slowloris, huge headers);
     # a complete header block over the cap is refused (431) either way, by the body guard.
     http: Literal["h11", "httptools"] = "httptools"
+    # The event loop. asyncio by default: under 64 keep-alive clients uvloop left 1-2 % of predicts
+    # waiting 0.4-1.7 s (p99 0.36-1.04 s over three rounds; the kernel counted TCP loss probes and
+    # retransmits on loopback meanwhile) where asyncio's p99 was 0.12-0.13 s, for 0.88x the requests/s
+    # (benchmarks/loops.py; BENCHMARKS.md, "The event loop").
+    loop: Literal["asyncio", "uvloop"] = "asyncio"
     max_header_bytes: int = Field(default=16_384, ge=1_024, le=1_048_576)
     keep_alive_s: int = Field(default=5, ge=1, le=3600)
     max_connections: int | None = Field(default=256, ge=1, le=100_000)

@@ -61,10 +61,17 @@ def test_forecast_serve_passes_the_slow_client_settings_to_uvicorn(monkeypatch: 
     seen: dict[str, Any] = {}
     monkeypatch.setattr(cli.uvicorn, "run", lambda *a, **kw: seen.update(kw))
     monkeypatch.setattr(cli.signal, "signal", lambda *a: None)
-    for name in ("FORECAST_MAX_HEADER_BYTES", "FORECAST_KEEP_ALIVE_S", "FORECAST_MAX_CONNECTIONS", "FORECAST_HTTP"):
+    for name in (
+        "FORECAST_MAX_HEADER_BYTES",
+        "FORECAST_KEEP_ALIVE_S",
+        "FORECAST_MAX_CONNECTIONS",
+        "FORECAST_HTTP",
+        "FORECAST_LOOP",
+    ):
         monkeypatch.delenv(name, raising=False)
     assert cli.main([]) == 0
     assert seen["http"] is server.HttpToolsWithDeadline
+    assert seen["loop"] == "asyncio"  # uvloop's tail at c=64 (BENCHMARKS.md, "The event loop")
     assert seen["h11_max_incomplete_event_size"] == 16_384
     assert (seen["timeout_keep_alive"], seen["limit_concurrency"]) == (5, 256)
     monkeypatch.setenv("FORECAST_MAX_HEADER_BYTES", "4096")
