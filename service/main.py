@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from service import __version__
 from service.api import health, metrics
+from service.api.door import FrontDoor
 from service.api.v1.errors import install_dataplane_errors
 from service.api.v1.routes import router as v1_router
 from service.api.v2.routes import router as v2_router
@@ -60,6 +61,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(metrics.router)
     app.include_router(v1_router)
     app.include_router(v2_router)
+    # Innermost of the service's middleware, so the hot paths still pass the body guard and are counted.
+    app.add_middleware(FrontDoor, routes=[*v1_router.routes, *v2_router.routes])
     app.add_middleware(
         BodyLimitMiddleware, max_bytes=settings.max_body_bytes, max_header_bytes=settings.max_header_bytes
     )

@@ -7,7 +7,8 @@ parses the body with the same pydantic model in one call (``model_validate_json`
 dataplane and writes the answer with msgspec; the route's FastAPI handler stays behind it, for the
 OpenAPI schema and for every request the lane does not take. The lane takes only what it can answer
 exactly as the full route would: a body that fails validation goes to the full route, whose errors
-(field paths, rules, messages) are then the only ones a client ever sees.
+(field paths, rules, messages) are then the only ones a client ever sees. :mod:`service.api.door`
+calls the same fast handlers before FastAPI's routing, for the rest of the saving.
 """
 
 from __future__ import annotations
@@ -42,9 +43,24 @@ def fast_lane(handler: FastHandler) -> Callable[[Endpoint], Endpoint]:
 class FastRoute(APIRoute):
     """An ``APIRoute`` that tries its endpoint's fast handler first, if it has one."""
 
+    @property
+    def fast_handler(self) -> FastHandler | None:
+        handler: FastHandler | None = getattr(self.endpoint, _ATTRIBUTE, None)
+        return handler
+
+    def error_response(self, exc: Exception) -> Response | None:
+        """How this route's protocol answers ``exc`` (None: let it propagate to the app's handlers), for
+        :mod:`service.api.door`, which calls the fast handler without the app's exception middleware;
+        each protocol's route class says it."""
+        return None
+
+    def takes_fast(self, request: Request) -> bool:
+        """Whether the door may hand this request to the fast handler (subclasses narrow it)."""
+        return True
+
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         full = super().get_route_handler()
-        fast: FastHandler | None = getattr(self.endpoint, _ATTRIBUTE, None)
+        fast = self.fast_handler
         if fast is None:
             return full
 

@@ -136,3 +136,24 @@ def _documents() -> st.SearchStrategy[tuple[str, bool]]:
 def test_the_duplicate_key_screen_never_lets_a_repeated_key_through(document: tuple[str, bool]) -> None:
     text, repeats = document
     assert (duplicate_key(text.encode()) is not None) == repeats
+
+
+def test_an_unexpected_error_in_a_fast_lane_is_a_logged_500_in_the_service_shape(
+    served: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*_: Any) -> Any:
+        raise RuntimeError("boom at /secret/path")
+
+    monkeypatch.setattr(v1_routes.codec, "encode_predict", broken)
+    response = served.post("/v1/models/lstm/predict", json={"window": WINDOW})
+    assert response.status_code == 500
+    assert response.json()["error"]["code"] == "internal_error"
+    assert "secret" not in response.text
+
+
+def test_the_front_door_counts_its_requests_under_the_route_template(served: TestClient) -> None:
+    served.post("/v1/models/gru/forecast", json={"window": WINDOW, "horizon": 2})
+    served.post("/v2/models/nope/infer", json={"inputs": [TENSOR]})
+    metrics = served.get("/metrics").text
+    assert 'http_requests_total{method="POST",route="/v1/models/{name}/forecast",status="200"}' in metrics
+    assert 'http_requests_total{method="POST",route="/v2/models/{name}/infer",status="404"}' in metrics

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
-from service.core.errors import error_response
+from service.api.fastroute import FastRoute
+from service.core.errors import ApiError, error_response
 from service.dataplane.errors import (
     ClientDisconnected,
     DataPlaneError,
@@ -43,3 +44,14 @@ async def _handler(_: Request, exc: Exception) -> JSONResponse:
 def install_dataplane_errors(app: FastAPI) -> None:
     """Dataplane errors escaping any route in the /v1 shape (/v2's route class answers its own first)."""
     app.add_exception_handler(DataPlaneError, _handler)
+
+
+class V1Route(FastRoute):
+    """/v1's route class: the fast lanes, and for the door the same answers the app's handlers give."""
+
+    def error_response(self, exc: Exception) -> Response | None:
+        if isinstance(exc, DataPlaneError):
+            return to_response(exc)
+        if isinstance(exc, ApiError):
+            return error_response(exc.status, exc.code, exc.message, exc.details, exc.headers)
+        return None

@@ -7,8 +7,9 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request, Response
 
 from service.api.deps import DataPlaneDep, ModelDep, authorized_dataplane, require_api_key
-from service.api.fastroute import FastRoute, fast_lane, json_response, parse_body
+from service.api.fastroute import fast_lane, json_response, parse_body
 from service.api.v1 import codec
+from service.api.v1.errors import V1Route
 from service.api.v1.schemas import (
     ErrorResponse,
     ForecastRequest,
@@ -37,7 +38,7 @@ _FORECAST_ERRORS: dict[int | str, dict[str, Any]] = {
     **_ERRORS,
     504: {"model": ErrorResponse, "description": "the forecast ran past the server's per-request time limit"},
 }
-router = APIRouter(prefix="/v1/models", tags=["models"], route_class=FastRoute)
+router = APIRouter(prefix="/v1/models", tags=["models"], route_class=V1Route)
 
 
 @router.get("", response_model=ModelList, summary="Every model this server serves, with its inputs and outputs")

@@ -61,20 +61,32 @@ class V2Route(FastRoute):
                 if binary.is_framed(request):
                     request = await binary.json_header_request(request)
                 return await handler(request)
-            except binary.FramingError as exc:
-                return error_json(400, str(exc))
-            except DataPlaneError as exc:
-                headers = {"Retry-After": str(exc.retry_after_s)} if exc.retry_after_s is not None else None
-                return error_json(_STATUS.get(type(exc), 500), exc.message, headers)
-            except ApiError as exc:  # the API key's 401
-                return error_json(400 if exc.status == 422 else exc.status, exc.message, exc.headers)
-            except RequestValidationError as exc:
-                return error_json(400, _validation_message(exc))
-            except StarletteHTTPException as exc:  # e.g. FastAPI's own 400 for a body that is not UTF-8
-                detail = exc.detail if isinstance(exc.detail, str) else "bad request"
-                return error_json(exc.status_code, detail, getattr(exc, "headers", None))
+            except Exception as exc:
+                response = self.error_response(exc)
+                if response is None:
+                    raise
+                return response
 
         return route_handler
+
+    def error_response(self, exc: Exception) -> Response | None:
+        if isinstance(exc, binary.FramingError):
+            return error_json(400, str(exc))
+        if isinstance(exc, DataPlaneError):
+            headers = {"Retry-After": str(exc.retry_after_s)} if exc.retry_after_s is not None else None
+            return error_json(_STATUS.get(type(exc), 500), exc.message, headers)
+        if isinstance(exc, ApiError):  # the API key's 401
+            return error_json(400 if exc.status == 422 else exc.status, exc.message, exc.headers)
+        if isinstance(exc, RequestValidationError):
+            return error_json(400, _validation_message(exc))
+        if isinstance(exc, StarletteHTTPException):  # e.g. FastAPI's own 400 for a body that is not UTF-8
+            detail = exc.detail if isinstance(exc.detail, str) else "bad request"
+            return error_json(exc.status_code, detail, getattr(exc, "headers", None))
+        return None
+
+    def takes_fast(self, request: Request) -> bool:
+        # A binary tensor request is unframed by this route class's handler first: the door leaves it here.
+        return not binary.is_framed(request)
 
 
 def _validation_message(exc: RequestValidationError) -> str:
