@@ -15,9 +15,10 @@ from collections.abc import Iterable
 
 from fastapi import Request
 from starlette.routing import BaseRoute
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.api.fastroute import FastHandler, FastRoute
+from service.core.limits import replay_body
 
 
 class FrontDoor:
@@ -60,14 +61,5 @@ class FrontDoor:
         if response is not None:
             await response(scope, receive, send)
             return
-        body = await request.body()  # read (and cached) by the fast lane: hand it to the app again
-        replayed = False
-
-        async def replay() -> Message:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
-        await self.app(scope, replay, send)
+        # The fast lane read (and cached) the body: hand it to the app again.
+        await self.app(scope, replay_body(await request.body(), receive), send)

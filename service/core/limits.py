@@ -70,6 +70,21 @@ def duplicate_key(body: bytes) -> str | None:
     return None
 
 
+def replay_body(body: bytes, receive: Receive) -> Receive:
+    """A ``receive`` that hands over ``body`` (already read) first, then whatever ``receive`` brings
+    (the disconnect a dataplane watch waits for)."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
 class BodyLimitMiddleware:
     """Refuse headers over ``max_header_bytes`` (431), non-JSON bodies (415), bodies over ``max_bytes``
     without reading more than the cap (413) and JSON with a repeated key (400)."""
@@ -128,14 +143,7 @@ class BodyLimitMiddleware:
         if repeated is not None:
             await self._duplicate(scope["path"], repeated)(scope, receive, send)
             return
-        sent = False
-
-        async def replay() -> Message:
-            nonlocal sent
-            if not sent:
-                sent = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
+        replay = replay_body(body, receive)
 
         async def gone() -> None:
             while (await receive())["type"] != "http.disconnect":
