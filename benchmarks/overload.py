@@ -190,8 +190,7 @@ def scrape(port: int, name: str) -> float | None:
     finally:
         connection.close()
     values = [float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name)]
-    family = name.removesuffix("_total")
-    return sum(values) if values or f"# TYPE {family} " in text else None
+    return sum(values) if values or f"# TYPE {name} " in text else None
 
 
 def pct(values: list[float], q: float) -> float | None:
