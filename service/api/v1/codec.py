@@ -60,8 +60,10 @@ def _locator(field: str, card: ModelCard, single: bool) -> Any:
 
 def decode_predict(body: PredictRequest, card: ModelCard) -> InferenceRequest:
     field = "window" if body.window is not None else "windows"
-    rows = body.batch()
-    x = np.stack([_row(w, card, field if field == "window" else f"{field}[{i}]") for i, w in enumerate(rows)])
+    if body.window is not None:  # one window: no stacking (the common call)
+        x = _row(body.window, card, field)[None]
+    else:
+        x = np.stack([_row(w, card, f"{field}[{i}]") for i, w in enumerate(body.batch())])
     return InferenceRequest(
         inputs=x, intervals=tuple(body.intervals or ()), field=field, locate=_locator(field, card, field == "window")
     )
