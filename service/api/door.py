@@ -2,11 +2,12 @@
 
 FastAPI's route matching (nested included routers), exception middleware and per-route wrappers cost
 about 145 µs a request on the 2-core reference machine, more than the pipeline and the model together
-(BENCHMARKS.md, "The request path"). The door sits inside the service's own middleware (metrics, body
-guard), matches the few hot paths with their routes' own compiled patterns, and calls the fast handler
-directly; it answers the handler's errors the way the route's protocol does (``error_response`` of the
-route class). Everything else, including a request the fast lane declines (a body that does not
-validate) and a binary /v2 request, goes on to the app unchanged, with the body replayed.
+(BENCHMARKS.md, "2026-11-27 (evening): the request path"). The door sits inside the service's own
+middleware (metrics, body guard), matches the few hot paths with their routes' own compiled patterns,
+and calls the fast handler directly; it answers the handler's errors the way the route's protocol does
+(``error_response`` of the route class). Everything else, including a request the fast lane declines (a
+body that does not validate) and a binary /v2 request, goes on to the app unchanged, with the body
+replayed.
 """
 
 from __future__ import annotations

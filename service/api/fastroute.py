@@ -1,14 +1,14 @@
 """A route class with a fast lane for the hot endpoints (predict, forecast, infer).
 
 FastAPI's request handling solves the dependency graph, validates the body into a model and then
-validates and serialises the returned model again: about 200 µs a request on the reference machine,
-ten times what the ONNX model itself takes (BENCHMARKS.md, "profile of a /v1 predict"). A fast lane
+validates and serialises the returned model again: about 200 µs a request on the reference machine, ten
+times what the ONNX model itself takes (BENCHMARKS.md, "Where a request's time goes"). A fast lane
 parses the body with the same pydantic model in one call (``model_validate_json``, in Rust), calls the
 dataplane and writes the answer with msgspec; the route's FastAPI handler stays behind it, for the
 OpenAPI schema and for every request the lane does not take. The lane takes only what it can answer
 exactly as the full route would: a body that fails validation goes to the full route, whose errors
-(field paths, rules, messages) are then the only ones a client ever sees. :mod:`service.api.door`
-calls the same fast handlers before FastAPI's routing, for the rest of the saving.
+(field paths, rules, messages) are then the only ones a client ever sees. :mod:`service.api.door` calls
+the same fast handlers before FastAPI's routing, for the rest of the saving.
 """
 
 from __future__ import annotations
