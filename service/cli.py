@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     uvicorn.run(
         # Each serving process (the one worker, or each of uvicorn's spawned workers) prepares itself
         # (the link to its supervisor, memory trimming) before it builds service.main's app.
-        "service.core.server:create_app",
+        "service.core.process:create_app",
         factory=True,
         host=args.host,
         port=args.port,

@@ -70,7 +70,7 @@ class Settings(BaseSettings):
     # uploads held 338 MiB in one worker without it.
     upload_budget_bytes: int = Field(default=64_000_000, ge=0, le=1 << 40)
     # How often each worker hands freed heap memory back to the system with glibc's malloc_trim (0: never;
-    # service/core/server.py). After a burst of 256-window batches RSS went from 1.9x to 1.4-1.5x of idle.
+    # service/core/process.py). After a burst of 256-window batches RSS went from 1.9x to 1.4-1.5x of idle.
     malloc_trim_s: float = Field(default=10.0, ge=0, le=3600)
     # Micro-batching of concurrent single-window model calls (see service/inference/batching.py).
     # None ("auto"): on for keras, whose ~170 µs model call is worth sharing; off for onnx, whose ~20 µs

@@ -23,6 +23,7 @@ import pytest
 from benchmarks.config import ARTIFACTS
 from benchmarks.server import HOST, ServerProcess, clean_env, descendants, free_port, serve_argv
 from service import cli
+from service.core import process as worker_process
 from service.core import server
 
 WINDOW = [100.0 + 0.5 * (i % 20) for i in range(60)]
@@ -243,17 +244,17 @@ def test_forecast_serve_gives_uvicorn_the_deadline_protocols_and_the_preparing_f
     monkeypatch.delenv("FORECAST_HTTP", raising=False)
     assert cli.main([]) == 0
     assert seen["http"] is server.HttpToolsWithDeadline
-    assert (seen["app"], seen["factory"]) == ("service.core.server:create_app", True)
+    assert (seen["app"], seen["factory"]) == ("service.core.process:create_app", True)
     monkeypatch.setenv("FORECAST_HTTP", "h11")
     assert cli.main([]) == 0
     assert seen["http"] is server.H11WithDeadline
 
 
 def test_the_trimmer_is_off_at_zero_and_otherwise_a_running_daemon_thread() -> None:
-    assert server.start_trimmer(0) is None
-    if server.glibc() is None:
+    assert worker_process.start_trimmer(0) is None
+    if worker_process.glibc() is None:
         pytest.skip("no glibc here: trimming is off")
-    thread = server.start_trimmer(3600)
+    thread = worker_process.start_trimmer(3600)
     assert thread is not None
     assert thread.daemon
     assert thread.is_alive()
