@@ -77,7 +77,10 @@ class Metrics(_Strict):
     mase: float
 
 
-class ModelEntry(_Strict):
+class NetworkEntry(_Strict):
+    """What every manifest says of one trained network, whatever its inputs: the model sets add their
+    own test metrics."""
+
     name: str
     kind: Literal["lstm", "gru"]
     version: str
@@ -87,6 +90,9 @@ class ModelEntry(_Strict):
     parameters: int = Field(ge=1)
     hyperparameters: dict[str, str | int | float | bool | list[int] | None]
     onnx_max_rel_error: float = Field(ge=0)
+
+
+class ModelEntry(NetworkEntry):
     test_metrics: Metrics | None = None
     sequence_rmse: float | None = None
 

@@ -19,6 +19,7 @@ from service.inference.manifest import (
     ArtifactError,
     FileRef,
     Metrics,
+    NetworkEntry,
     model_entry,
     read_manifest_json,
     save_manifest,
@@ -78,16 +79,7 @@ class GroupMetrics(_Strict):
     recursive_ratio_median: dict[str, float] = Field(description="horizon -> median High RMSE / last High's")
 
 
-class OhlcModelEntry(_Strict):
-    name: str
-    kind: Literal["lstm", "gru"]
-    version: str
-    recipe: str
-    keras: FileRef
-    onnx: FileRef
-    parameters: int = Field(ge=1)
-    hyperparameters: dict[str, str | int | float | bool | list[int] | None]
-    onnx_max_rel_error: float = Field(ge=0)
+class OhlcModelEntry(NetworkEntry):
     test_metrics: GroupMetrics | None = None
 
 
