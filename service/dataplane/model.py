@@ -86,14 +86,18 @@ class ServedModel(ABC):
         """Non-fatal remarks about the inputs (e.g. outside the training range)."""
         return []
 
+    #: The model's interval calibration (None: it has none); subclasses set it and use it in
+    #: :meth:`interval_bounds`.
+    _intervals: CalibrationTable | None = None
+
     @property
     def interval_levels(self) -> tuple[int, ...]:
         """Calibrated interval levels; empty when the model carries no calibration."""
-        return ()
+        return tuple(self._intervals.levels) if self._intervals else ()
 
     @property
     def interval_max_horizon(self) -> int:
-        return 0
+        return self._intervals.max_horizon if self._intervals else 0
 
     def interval_bounds(self, level: int, values: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Lower and upper bounds shaped like ``values`` (n, horizon, outputs)."""

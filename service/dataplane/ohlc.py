@@ -25,6 +25,8 @@ from service.inference.ohlc.predictor import OhlcPredictor
 class OhlcModel(ServedModel):
     """An :class:`OhlcPredictor` over windows of daily bars, (n, window, 4) in prices."""
 
+    _intervals: OhlcIntervalTable | None
+
     def __init__(
         self, card: ModelCard, key: str, predictor: OhlcPredictor, intervals: OhlcIntervalTable | None
     ) -> None:
@@ -39,14 +41,6 @@ class OhlcModel(ServedModel):
 
     def warnings(self, x: np.ndarray) -> list[str]:
         return bar_warnings(x)
-
-    @property
-    def interval_levels(self) -> tuple[int, ...]:
-        return tuple(self._intervals.levels) if self._intervals else ()
-
-    @property
-    def interval_max_horizon(self) -> int:
-        return self._intervals.max_horizon if self._intervals else 0
 
     def interval_bounds(self, level: int, values: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         assert self._intervals is not None

@@ -24,6 +24,8 @@ Wrap = Callable[[dict[str, Predictor]], dict[str, Predictor]]
 class UnivariateModel(ServedModel):
     """A :class:`Predictor` (one network or the ensemble) over windows of one price column."""
 
+    _intervals: IntervalTable | None
+
     def __init__(
         self, card: ModelCard, predictor: Predictor, manifest: Manifest, intervals: IntervalTable | None, batched: bool
     ) -> None:
@@ -39,14 +41,6 @@ class UnivariateModel(ServedModel):
 
     def warnings(self, x: np.ndarray) -> list[str]:
         return range_warnings(x, *self._range)
-
-    @property
-    def interval_levels(self) -> tuple[int, ...]:
-        return tuple(self._intervals.levels) if self._intervals else ()
-
-    @property
-    def interval_max_horizon(self) -> int:
-        return self._intervals.max_horizon if self._intervals else 0
 
     def interval_bounds(self, level: int, values: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         assert self._intervals is not None
