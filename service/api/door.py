@@ -18,7 +18,7 @@ from fastapi import Request
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from service.api.fastroute import FastHandler, FastRoute
+from service.api.fastroute import DECLINED, FastHandler, FastRoute
 from service.core.limits import replay_body
 
 
@@ -62,5 +62,7 @@ class FrontDoor:
         if response is not None:
             await response(scope, receive, send)
             return
-        # The fast lane read (and cached) the body: hand it to the app again.
+        # The fast lane read (and cached) the body: hand it to the app again, marked so that the route
+        # goes straight to its full handler.
+        scope[DECLINED] = True
         await self.app(scope, replay_body(await request.body(), receive), send)

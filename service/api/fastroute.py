@@ -27,6 +27,8 @@ Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
 Body = TypeVar("Body", bound=BaseModel)
 
 _ATTRIBUTE = "__fast_handler__"
+#: Set in the ASGI scope of a request whose fast lane has already said no (service/api/door.py).
+DECLINED = "fast_lane.declined"
 _JSON = msgspec.json.Encoder()
 
 
@@ -65,9 +67,13 @@ class FastRoute(APIRoute):
             return full
 
         async def handler(request: Request) -> Response:
-            response = await fast(request)
+            # A request the front door's call of this lane declined comes here with the mark: not twice.
+            if not request.scope.get(DECLINED):
+                response = await fast(request)
+                if response is not None:
+                    return response
             # The body stays cached on the request, so the full handler reads it without the client.
-            return response if response is not None else await full(request)
+            return await full(request)
 
         return handler
 

@@ -157,3 +157,23 @@ def test_the_front_door_counts_its_requests_under_the_route_template(served: Tes
     metrics = served.get("/metrics").text
     assert 'http_requests_total{method="POST",route="/v1/models/{name}/forecast",status="200"}' in metrics
     assert 'http_requests_total{method="POST",route="/v2/models/{name}/infer",status="404"}' in metrics
+
+
+def test_a_body_the_fast_lane_declines_is_parsed_by_it_once_then_by_the_full_route(
+    served: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[str] = []
+    original = v1_routes.parse_body
+
+    async def counting(request: Any, model: Any) -> Any:
+        calls.append(request.url.path)
+        return await original(request, model)
+
+    monkeypatch.setattr(v1_routes, "parse_body", counting)
+    response = served.post("/v1/models/lstm/predict", json={"window": WINDOW[:-1]})
+    assert response.status_code == 422
+    assert response.json()["error"]["details"][0]["field"] == "window"
+    bad = served.post("/v1/models/lstm/predict", json={"window": ["x", *WINDOW[1:]]})
+    assert bad.status_code == 422
+    assert bad.json()["error"]["details"][0]["field"] == "window[0]"
+    assert calls == ["/v1/models/lstm/predict"] * 2  # once per request: the declined one is not tried again
