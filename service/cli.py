@@ -8,6 +8,7 @@ import signal
 from types import FrameType
 
 import uvicorn
+from pydantic import ValidationError
 
 from service.core import server
 from service.core.config import Settings
@@ -28,7 +29,10 @@ def main(argv: list[str] | None = None) -> int:
         help="worker processes; each loads the models after the fork (default: $WEB_CONCURRENCY or 1)",
     )
     args = parser.parse_args(argv)
-    settings = Settings()  # fail fast on bad FORECAST_* variables, before forking workers
+    try:
+        settings = Settings()  # fail fast on bad FORECAST_* variables, before forking workers
+    except ValidationError as exc:
+        parser.exit(2, f"forecast-serve: bad settings: {exc}\n")
     # After a graceful shutdown uvicorn re-raises the SIGTERM it caught, which with the default handler
     # kills the process by the signal (exit 143, a failure to orchestrators). SIGTERM is the normal way to
     # stop this server, so the handler uvicorn restores and re-raises into exits with status 0.

@@ -60,8 +60,9 @@ def check_api_key(settings: Settings, key: str | None) -> None:
     expected = settings.api_key
     if expected is None:
         return
-    # Constant-time comparison, so response timing does not reveal a matching prefix.
-    if key is None or not hmac.compare_digest(key.encode(), expected.get_secret_value().encode()):
+    # An empty header is no key at all (as APIKeyHeader reads it), whatever is configured. Constant-time
+    # comparison, so response timing does not reveal a matching prefix.
+    if not key or not hmac.compare_digest(key.encode(), expected.get_secret_value().encode()):
         raise ApiError(
             401, "unauthorized", "missing or invalid X-API-Key header", headers={"WWW-Authenticate": "ApiKey"}
         )

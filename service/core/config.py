@@ -111,6 +111,19 @@ class Settings(BaseSettings):
             )
         return tuple(dict.fromkeys(value))
 
+    @field_validator("api_key")
+    @classmethod
+    def _key_not_blank(cls, value: SecretStr | None) -> SecretStr | None:
+        # An empty or blank key is refused rather than read as "no key": it is what an empty Kubernetes
+        # Secret or an unfilled env template gives, whose operator meant to protect the service. Unset
+        # the variable to run without a key.
+        if value is not None and not value.get_secret_value().strip():
+            raise ValueError(
+                "FORECAST_API_KEY is set but empty or blank: set it to the key clients must send in "
+                "X-API-Key, or unset it to serve without a key"
+            )
+        return value
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _lower(cls, value: object) -> object:
