@@ -36,6 +36,7 @@ RUN case "$BACKEND" in onnx) lock=serve ;; keras) lock=keras ;; \
 # and forecast_client/ are not copied: the image serves, it neither trains nor calls itself, so the
 # training console scripts go, and so does pip (nothing installs at runtime).
 COPY pyproject.toml README.md ./
+COPY forecast_core/ forecast_core/
 COPY service/ service/
 RUN /opt/venv/bin/pip install --no-deps . \
  && /opt/venv/bin/pip uninstall --yes pip setuptools \

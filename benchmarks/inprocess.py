@@ -3,7 +3,7 @@
 Ours (the service's loader and Predictor, onnx and keras), onnxruntime's intra-op threads, the app's
 own cost per request (the ASGI app called directly), and the reference notebook's way of calling the
 models. Imports from ``service`` only its public pieces: ``service.main``, ``service.core.config`` and
-``service.inference``.
+``forecast_core``.
 """
 
 from __future__ import annotations
@@ -71,9 +71,9 @@ def inprocess_section(p: Profile) -> dict[str, Any]:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import numpy as np
 
-    from service.inference.backends.onnx_backend import OnnxBackend
-    from service.inference.loader import load_artifacts
-    from service.inference.manifest import read_manifest
+    from forecast_core.backends.onnx_backend import OnnxBackend
+    from forecast_core.loader import load_artifacts
+    from forecast_core.manifest import read_manifest
 
     manifest = read_manifest(ARTIFACTS)
     window = manifest.window
@@ -229,7 +229,7 @@ def _notebook_way(p: Profile, manifest: Any, batches: Any, singles: Any) -> dict
     import keras
     import numpy as np
 
-    from service.inference.scaler import MinMaxScaling
+    from forecast_core.scaler import MinMaxScaling
 
     scaler = MinMaxScaling.load(ARTIFACTS / manifest.scaler.file)
     t0 = time.perf_counter()

@@ -63,8 +63,8 @@ def inprocess(windows: list[dict[str, list[float]]], reps: int) -> dict[str, flo
     """Median seconds of a 251-step forecast per OHLC model, and of a next-step predict."""
     import numpy as np
 
-    from service.inference.loader import load_artifacts
-    from service.inference.ohlc.loader import load_ohlc_set
+    from forecast_core.loader import load_artifacts
+    from forecast_core.ohlc.loader import load_ohlc_set
 
     loaded = load_ohlc_set(ROOT / "ohlc")
     x = np.stack([np.column_stack([windows[0][c] for c in ("open", "high", "low", "close")])])

@@ -82,7 +82,7 @@ class Workload:
 
 def make_workload(artifacts: Path, n_windows: int, n_forecast: int, horizon: int, seed: int = 0) -> Workload:
     """Random-walk windows whose next-step answers are at least ``SEPARATION`` apart (relative), per model."""
-    from service.inference.loader import load_artifacts
+    from forecast_core.loader import load_artifacts
 
     loaded = load_artifacts(artifacts, MODELS)
     if loaded.errors:

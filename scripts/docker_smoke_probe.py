@@ -90,7 +90,7 @@ def reference_window(low: float, high: float, n: int) -> np.ndarray:
 
 
 def predict(port: int, artifacts: Path, model: str) -> int:
-    from service.inference.loader import load_artifacts
+    from forecast_core.loader import load_artifacts
 
     loaded = load_artifacts(artifacts, models=(model,))
     if model not in loaded.predictors:

@@ -15,7 +15,7 @@ if [[ ! -f $stamp ]]; then
   rm -f .venv/.dev-install-* && touch "$stamp"
 fi
 export TF_CPP_MIN_LOG_LEVEL=3
-.venv/bin/ruff check service training forecast_client tests benchmarks
-.venv/bin/ruff format --check service training forecast_client tests benchmarks
+.venv/bin/ruff check forecast_core service training forecast_client tests benchmarks
+.venv/bin/ruff format --check forecast_core service training forecast_client tests benchmarks
 .venv/bin/mypy
 exec .venv/bin/python -m pytest "$@"

@@ -127,7 +127,7 @@ def reseal() -> Callable[[Path, str], None]:
     """Record a file's current SHA-256 in the manifest, so a test can plant a change the checksum accepts."""
     import json
 
-    from service.inference.checksums import sha256_file
+    from forecast_core.checksums import sha256_file
 
     def reseal_file(directory: Path, file: str) -> None:
         manifest_path = directory / "manifest.json"

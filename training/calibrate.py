@@ -21,12 +21,12 @@ from pathlib import Path
 
 import numpy as np
 
-from service.inference.checksums import sha256_file
-from service.inference.intervals import INTERVALS_FILE, LEVELS, Coverage, IntervalTable, Scale, window_scale
-from service.inference.loader import load_artifacts
-from service.inference.manifest import FileRef, read_manifest
-from service.inference.predictor import Predictor
-from service.inference.windowing import origin_windows
+from forecast_core.checksums import sha256_file
+from forecast_core.intervals import INTERVALS_FILE, LEVELS, Coverage, IntervalTable, Scale, window_scale
+from forecast_core.loader import load_artifacts
+from forecast_core.manifest import FileRef, read_manifest
+from forecast_core.predictor import Predictor
+from forecast_core.windowing import origin_windows
 from training.data import DataError, load_prices
 from training.evaluate import PERSISTENCE, persistence_predictor
 

@@ -12,9 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from service.inference.predictor import Predictor
-from service.inference.scaler import MinMaxScaling
-from service.inference.windowing import origin_windows
+from forecast_core.predictor import Predictor
+from forecast_core.scaler import MinMaxScaling
+from forecast_core.windowing import origin_windows
 
 HORIZONS: tuple[int, ...] = (1, 5, 20)
 

@@ -22,7 +22,7 @@ import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
-from service.inference.backends.onnx_backend import INPUT_NAME, OUTPUT_NAME
+from forecast_core.backends.onnx_backend import INPUT_NAME, OUTPUT_NAME
 
 OPSET = 17
 MAX_REL_ERROR = 1e-5

@@ -15,9 +15,9 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from service.inference.intervals import IntervalTable
-from service.inference.loader import load_intervals
-from service.inference.manifest import EVALUATION_FILE, Manifest, read_manifest
+from forecast_core.intervals import IntervalTable
+from forecast_core.loader import load_intervals
+from forecast_core.manifest import EVALUATION_FILE, Manifest, read_manifest
 
 SEED_STUDY_FILE = "seed_study.json"
 DEFAULT_ARTIFACTS = Path("artifacts/ibm-high")

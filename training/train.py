@@ -23,8 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from service.inference.checksums import sha256_file
-from service.inference.manifest import (
+from forecast_core.checksums import sha256_file
+from forecast_core.manifest import (
     EVALUATION_FILE,
     FORMAT_VERSION,
     SCALER_FILE,
@@ -37,8 +37,8 @@ from service.inference.manifest import (
     Split,
     ValueRange,
 )
-from service.inference.scaler import MinMaxScaling
-from service.inference.windowing import make_windows
+from forecast_core.scaler import MinMaxScaling
+from forecast_core.windowing import make_windows
 from training.cli import HelpFormatter, git_commit, new_run_dir, quiet_tensorflow, run_training
 from training.data import (
     TEST_MONTHS,
@@ -222,7 +222,7 @@ def run(args: argparse.Namespace, prepared: Prepared | None = None) -> Path:
     kinds, recipes, validation_days, series, split = p.kinds, p.recipes, p.validation_days, p.series, p.split
     from sklearn.preprocessing import MinMaxScaler
 
-    from service.inference.loader import load_artifacts
+    from forecast_core.loader import load_artifacts
     from training.calibrate import run as calibrate
     from training.onnx_export import export_onnx
     from training.report import write_report

@@ -1,6 +1,6 @@
 """The ``lstm`` model as the peers serve it: ``lstm.onnx`` between the min-max scaling of ``scaler.json``.
 
-The same steps as ``service/inference`` (``MinMaxScaling`` and ``OnnxBackend``): prices to model
+The same steps as ``forecast_core`` (``MinMaxScaling`` and ``OnnxBackend``): prices to model
 units in float64 then float32, one onnxruntime session with one intra-op and one inter-op thread and
 every graph optimisation, the output mapped back to prices in float64. It needs only NumPy and
 onnxruntime, so it runs inside a peer's virtual environment, which holds neither the project nor

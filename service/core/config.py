@@ -72,7 +72,7 @@ class Settings(BaseSettings):
     # How often each worker hands freed heap memory back to the system with glibc's malloc_trim (0: never;
     # service/core/process.py). After a burst of 256-window batches RSS went from 1.9x to 1.4-1.5x of idle.
     malloc_trim_s: float = Field(default=10.0, ge=0, le=3600)
-    # Micro-batching of concurrent single-window model calls (see service/inference/batching.py).
+    # Micro-batching of concurrent single-window model calls (see forecast_core/batching.py).
     # None ("auto"): on for keras, whose ~170 µs model call is worth sharing; off for onnx, whose ~20 µs
     # call costs about what the coordination does (BENCHMARKS.md, micro-batching table).
     batching: bool | None = None

@@ -1,7 +1,7 @@
 """The dataplane: the request pipeline both protocols call, the model registry, and domain errors.
 
 Layering: ``service/api/v1`` and ``service/api/v2`` (wire formats) -> this package (one pipeline)
--> ``service/inference`` (lean pieces shared with training).
+-> ``forecast_core`` (lean pieces shared with training).
 """
 
 from service.dataplane.dataplane import DataPlane, InferenceRequest, InferenceResult

@@ -28,6 +28,7 @@ from typing import Literal
 
 import numpy as np
 
+from forecast_core.predictor import DeadlineExceeded as StepsDeadlineExceeded
 from service.core.config import Settings
 from service.core.limits import client_gone
 from service.core.metrics import Metrics
@@ -36,7 +37,6 @@ from service.dataplane.errors import ClientDisconnected, DeadlineExceeded, Inval
 from service.dataplane.model import ModelCard, ServedModel
 from service.dataplane.registry import ModelRegistry
 from service.dataplane.rules import Locator, check_finite_output, check_limit, check_prices, default_locator
-from service.inference.predictor import DeadlineExceeded as StepsDeadlineExceeded
 
 log = logging.getLogger("service.dataplane")
 # Model steps (windows x forecast steps x ensemble members) cheap enough to run on the event loop.

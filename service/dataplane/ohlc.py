@@ -12,14 +12,14 @@ from typing import Any
 
 import numpy as np
 
+from forecast_core.backends import BackendKind
+from forecast_core.manifest import ENSEMBLE, served_keys
+from forecast_core.ohlc.bars import CLOSE, COLUMNS, HIGH, LOW, OPEN
+from forecast_core.ohlc.intervals import OhlcIntervalTable
+from forecast_core.ohlc.loader import load_ohlc_set
+from forecast_core.ohlc.manifest import GroupMetrics, OhlcManifest
+from forecast_core.ohlc.predictor import OhlcPredictor
 from service.dataplane.model import LoadedSet, ModelCard, ServedModel, calibration_card
-from service.inference.backends import BackendKind
-from service.inference.manifest import ENSEMBLE, served_keys
-from service.inference.ohlc.bars import CLOSE, COLUMNS, HIGH, LOW, OPEN
-from service.inference.ohlc.intervals import OhlcIntervalTable
-from service.inference.ohlc.loader import load_ohlc_set
-from service.inference.ohlc.manifest import GroupMetrics, OhlcManifest
-from service.inference.ohlc.predictor import OhlcPredictor
 
 
 class OhlcModel(ServedModel):

@@ -14,14 +14,14 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Literal
 
+from forecast_core.batching import BatchingBackend
+from forecast_core.manifest import ArtifactError
+from forecast_core.predictor import Predictor
 from service.core.config import Settings
 from service.core.metrics import Metrics
 from service.dataplane.errors import ModelNotFound, ModelNotReady
 from service.dataplane.model import LoadedSet, ModelCard, ServedModel
 from service.dataplane.sets import discover_names, find_sets, load_set
-from service.inference.batching import BatchingBackend
-from service.inference.manifest import ArtifactError
-from service.inference.predictor import Predictor
 
 log = logging.getLogger("service.registry")
 State = Literal["loading", "ready", "failed"]

@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from forecast_core.backends import BackendKind
+from forecast_core.manifest import MANIFEST_FILE, ArtifactError, read_manifest, read_manifest_json, served_keys
+from forecast_core.ohlc.manifest import OHLC_KIND
 from service.dataplane.model import LoadedSet
 from service.dataplane.univariate import Wrap, load_univariate_set, names_in
-from service.inference.backends import BackendKind
-from service.inference.manifest import MANIFEST_FILE, ArtifactError, read_manifest, read_manifest_json, served_keys
-from service.inference.ohlc.manifest import OHLC_KIND
 
 
 def find_sets(root: Path) -> list[Path]:
@@ -41,7 +41,7 @@ def _kind(directory: Path) -> str:
 def set_names(directory: Path) -> list[str]:
     """The model names a set serves, read from its manifest (raises :class:`ArtifactError`)."""
     if _kind(directory) == OHLC_KIND:
-        from service.inference.ohlc.manifest import read_ohlc_manifest
+        from forecast_core.ohlc.manifest import read_ohlc_manifest
 
         m = read_ohlc_manifest(directory)
         return [f"{m.name}-{k}" for k in served_keys(m.models)]

@@ -8,13 +8,13 @@ from typing import Any
 
 import numpy as np
 
+from forecast_core.backends import BackendKind
+from forecast_core.intervals import IntervalTable
+from forecast_core.loader import ENSEMBLE_DESCRIPTION as LOADER_DESCRIPTION
+from forecast_core.loader import load_artifacts
+from forecast_core.manifest import ENSEMBLE, Manifest, served_keys
+from forecast_core.predictor import Predictor, range_warnings
 from service.dataplane.model import LoadedSet, ModelCard, ServedModel, calibration_card
-from service.inference.backends import BackendKind
-from service.inference.intervals import IntervalTable
-from service.inference.loader import ENSEMBLE_DESCRIPTION as LOADER_DESCRIPTION
-from service.inference.loader import load_artifacts
-from service.inference.manifest import ENSEMBLE, Manifest, served_keys
-from service.inference.predictor import Predictor, range_warnings
 
 ENSEMBLE_DESCRIPTION = f"{LOADER_DESCRIPTION} (each prediction fed back for forecasts)"
 

@@ -105,7 +105,15 @@ def test_build_context_excludes_local_state() -> None:
     ignored = {line.strip() for line in (REPO / ".dockerignore").read_text().splitlines()}
     for path in (".git", ".venv", "tests", "runs", "**/__pycache__", ".pytest_cache"):
         assert path in ignored, f"{path} should be in .dockerignore"
-    for needed in ("service", "artifacts", "pyproject.toml", "README.md", "requirements", "requirements/serve.lock"):
+    for needed in (
+        "forecast_core",
+        "service",
+        "artifacts",
+        "pyproject.toml",
+        "README.md",
+        "requirements",
+        "requirements/serve.lock",
+    ):
         assert needed not in ignored
 
 

@@ -11,10 +11,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from service.inference.checksums import sha256_file
-from service.inference.loader import load_artifacts, load_scaler, verified_path
-from service.inference.manifest import MANIFEST_FILE, ArtifactError, Manifest, read_manifest
-from service.inference.scaler import MinMaxScaling
+from forecast_core.checksums import sha256_file
+from forecast_core.loader import load_artifacts, load_scaler, verified_path
+from forecast_core.manifest import MANIFEST_FILE, ArtifactError, Manifest, read_manifest
+from forecast_core.scaler import MinMaxScaling
 
 
 def raw_manifest(directory: Path) -> dict[str, Any]:

@@ -8,7 +8,7 @@ import time
 import numpy as np
 import pytest
 
-from service.inference.batching import BatchingBackend
+from forecast_core.batching import BatchingBackend
 
 
 class RecordingBackend:

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from service.inference.checksums import sha256_file
-from service.inference.ohlc.bars import HIGH
-from service.inference.ohlc.loader import load_ohlc_set
+from forecast_core.checksums import sha256_file
+from forecast_core.ohlc.bars import HIGH
+from forecast_core.ohlc.loader import load_ohlc_set
 from tests.conftest import REPO, SHARED_DATA
 
 COMMITTED = REPO / "artifacts" / "ohlc"

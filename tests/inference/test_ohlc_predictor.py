@@ -7,9 +7,9 @@ import time
 import numpy as np
 import pytest
 
-from service.inference.ohlc.intervals import OhlcIntervalTable
-from service.inference.ohlc.predictor import OhlcPredictor
-from service.inference.predictor import DeadlineExceeded
+from forecast_core.ohlc.intervals import OhlcIntervalTable
+from forecast_core.ohlc.predictor import OhlcPredictor
+from forecast_core.predictor import DeadlineExceeded
 from tests.inference.test_ohlc_bars import random_bars
 
 
@@ -40,7 +40,7 @@ def test_predict_shapes_valid_bars_and_ensemble_mean() -> None:
     assert np.all(out[:, 2] <= np.minimum(out[:, 0], out[:, 3]))
     assert np.all(np.maximum(out[:, 0], out[:, 3]) <= out[:, 1])
     # The ensemble averages in model units (log ratios): its bar is the geometric mean of the members'.
-    from service.inference.ohlc.bars import to_relative
+    from forecast_core.ohlc.bars import to_relative
 
     x, _ = to_relative(windows)
     np.testing.assert_allclose(ens.predict_relative(x), (a.predict(x) + b.predict(x)) / 2, rtol=1e-6)

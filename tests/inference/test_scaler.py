@@ -12,7 +12,7 @@ from hypothesis.extra.numpy import arrays
 from pydantic import ValidationError
 from sklearn.preprocessing import MinMaxScaler
 
-from service.inference.scaler import MinMaxScaling
+from forecast_core.scaler import MinMaxScaling
 
 prices = st.floats(min_value=0.01, max_value=1e5, allow_nan=False, allow_infinity=False)
 

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from service.inference.windowing import make_windows, origin_windows
+from forecast_core.windowing import make_windows, origin_windows
 
 
 def test_make_windows_values() -> None:

@@ -13,8 +13,8 @@ import pytest
 from fastapi.testclient import TestClient
 from httpx import Response
 
+from forecast_core.checksums import sha256_file
 from service.core.config import Settings
-from service.inference.checksums import sha256_file
 from service.main import create_app
 
 W = 20  # the tiny artifacts' window (tests/conftest.py)

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from service.inference.loader import load_artifacts
-from service.inference.predictor import Predictor
+from forecast_core.loader import load_artifacts
+from forecast_core.predictor import Predictor
 from tests.reliability.conftest import GOOD, start_client, wait_ready
 
 THREADS = 24

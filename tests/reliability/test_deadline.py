@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from forecast_core.loader import load_artifacts
+from forecast_core.predictor import DeadlineExceeded, Predictor
 from service.core.config import Settings
-from service.inference.loader import load_artifacts
-from service.inference.predictor import DeadlineExceeded, Predictor
 from tests.reliability.conftest import GOOD, check_error, start_client, wait_ready
 
 

@@ -17,11 +17,11 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
+from forecast_core.loader import load_artifacts
+from forecast_core.predictor import DeadlineExceeded as StepsDeadlineExceeded
 from service.dataplane import InferenceRequest
 from service.dataplane.admission import StopAt
 from service.dataplane.errors import ClientDisconnected
-from service.inference.loader import load_artifacts
-from service.inference.predictor import DeadlineExceeded as StepsDeadlineExceeded
 from tests.reliability.conftest import GOOD, start_client, wait_ready
 
 WAIT = 30.0

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from service.inference.loader import load_artifacts
+from forecast_core.loader import load_artifacts
 from tests.reliability.conftest import GOOD, check_error, reseal, start_client, wait_loaded
 
 MODELS = ("lstm", "gru", "ensemble")

@@ -20,9 +20,9 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from forecast_core.loader import load_artifacts
+from forecast_core.predictor import Predictor
 from service.api.v1.schemas import FLOAT32_MAX, ForecastRequest, PredictRequest
-from service.inference.loader import load_artifacts
-from service.inference.predictor import Predictor
 from tests.reliability.conftest import GOOD, W, check_error
 
 JSON = {"content-type": "application/json"}

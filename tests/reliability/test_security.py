@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from service.inference.manifest import ArtifactError, FileRef, Manifest, read_manifest
+from forecast_core.manifest import ArtifactError, FileRef, Manifest, read_manifest
 from tests.reliability.conftest import GOOD, LEAKS, check_error, reseal, start_client, wait_loaded, wait_ready
 
 SERVICE = Path(__file__).resolve().parents[2] / "service"
@@ -86,7 +86,7 @@ def test_a_lambda_layer_model_is_refused_by_the_keras_backend(artifacts_copy: Pa
     lambda_model(artifacts_copy / "lstm.keras", marker, window=20)
     reseal(artifacts_copy, "lstm.keras")  # the checksum passes: only safe mode stands in the way
 
-    from service.inference.backends.keras_backend import KerasBackend
+    from forecast_core.backends.keras_backend import KerasBackend
 
     with pytest.raises(ValueError, match=r"(?i)lambda|unsafe|safe_mode"):
         KerasBackend.from_file(artifacts_copy / "lstm.keras", 20)

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from benchmarks.soak import soak, start_server
-from service.inference.loader import load_artifacts
+from forecast_core.loader import load_artifacts
 from tests.reliability.conftest import GOOD
 
 IN_FLIGHT = 20

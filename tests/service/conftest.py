@@ -14,8 +14,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from httpx import Response
 
+from forecast_core.windowing import origin_windows
 from service.core.config import Settings
-from service.inference.windowing import origin_windows
 from service.main import create_app
 from tests.conftest import TINY_WINDOW
 

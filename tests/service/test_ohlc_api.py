@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
+from forecast_core.ohlc.loader import load_ohlc_set
 from service.core.config import Settings
-from service.inference.ohlc.loader import load_ohlc_set
 from tests.conftest import TINY_OHLC_WINDOW, TINY_WINDOW
 from tests.service.conftest import running_client
 

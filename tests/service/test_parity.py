@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from service.inference.loader import load_artifacts
-from service.inference.predictor import Predictor
+from forecast_core.loader import load_artifacts
+from forecast_core.predictor import Predictor
 
 REL = 1e-5  # the contract: served prices equal the Keras model's within 1e-5 relative
 # Float32 noise, in model (scaled) units, allowed between runtimes. The tiny models are one epoch

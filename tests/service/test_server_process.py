@@ -15,7 +15,7 @@ import httpx
 import numpy as np
 import pytest
 
-from service.inference.loader import load_artifacts
+from forecast_core.loader import load_artifacts
 
 REPO = Path(__file__).resolve().parents[2]
 SERVE = REPO / ".venv" / "bin" / "forecast-serve"

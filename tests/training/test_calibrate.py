@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from service.inference.intervals import IntervalTable
-from service.inference.scaler import MinMaxScaling
-from service.inference.windowing import origin_windows
+from forecast_core.intervals import IntervalTable
+from forecast_core.scaler import MinMaxScaling
+from forecast_core.windowing import origin_windows
 from training.calibrate import Calibrator, conformal_quantile, volatility_floor
 from training.evaluate import persistence_predictor
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from service.inference.predictor import Predictor
-from service.inference.scaler import MinMaxScaling
+from forecast_core.predictor import Predictor
+from forecast_core.scaler import MinMaxScaling
 from training.evaluate import drift_forecast, evaluate, point_metrics
 
 

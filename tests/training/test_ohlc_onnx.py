@@ -9,7 +9,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from service.inference.backends import open_backend
+from forecast_core.backends import open_backend
 from training.ohlc.model import OhlcRecipe, build_ohlc_model
 from training.onnx_export import check_windows, export_onnx, max_rel_error
 

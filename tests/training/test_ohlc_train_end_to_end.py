@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from service.inference.manifest import ArtifactError
-from service.inference.ohlc.loader import load_ohlc_set
-from service.inference.ohlc.manifest import read_ohlc_manifest
+from forecast_core.manifest import ArtifactError
+from forecast_core.ohlc.loader import load_ohlc_set
+from forecast_core.ohlc.manifest import read_ohlc_manifest
 from tests.conftest import flip_bytes
 from tests.training.test_ohlc_data import ohlc_frame
 from training.train import main

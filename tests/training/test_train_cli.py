@@ -169,7 +169,7 @@ def test_ohlc_help_defaults_are_the_recipes() -> None:
 
 
 def test_reference_figures_only_for_the_reference_data(tiny_artifacts: Path) -> None:
-    from service.inference.manifest import read_manifest
+    from forecast_core.manifest import read_manifest
     from training.report import is_reference_data
 
     assert is_reference_data(read_manifest(COMMITTED_ARTIFACTS))

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from service.inference.loader import load_artifacts
-from service.inference.manifest import read_manifest
+from forecast_core.loader import load_artifacts
+from forecast_core.manifest import read_manifest
 from tests.conftest import TINY_WINDOW, synthetic_prices, train_tiny
 from training.train import main
 

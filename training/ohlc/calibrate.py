@@ -1,4 +1,4 @@
-"""Split-conformal intervals for the OHLC set (the table of ``service/inference/ohlc/intervals.py``).
+"""Split-conformal intervals for the OHLC set (the table of ``forecast_core/ohlc/intervals.py``).
 
 Calibration: rolling-origin recursive forecasts over the validation part of every training ticker
 (the last 250 training days of each file), pooled; the score of each origin, horizon and column is
@@ -19,9 +19,9 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from service.inference.intervals import LEVELS, Scale
-from service.inference.ohlc.bars import COLUMNS, log_volatility
-from service.inference.ohlc.intervals import OhlcCoverage, OhlcIntervalTable
+from forecast_core.intervals import LEVELS, Scale
+from forecast_core.ohlc.bars import COLUMNS, log_volatility
+from forecast_core.ohlc.intervals import OhlcCoverage, OhlcIntervalTable
 from training.ohlc.data import BarSeries
 from training.ohlc.evaluate import PeriodForecasts, actuals
 

@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from service.inference.ohlc.bars import HIGH
-from service.inference.ohlc.predictor import OhlcPredictor
+from forecast_core.ohlc.bars import HIGH
+from forecast_core.ohlc.predictor import OhlcPredictor
 from training.ohlc.data import BarSeries
 from training.ohlc.dataset import windows_at
 

@@ -78,7 +78,7 @@ def _best_ms(fn: Callable[[], object], repeats: int = 7) -> float:
 
 def speed_section(directory: Path, rounds: int = 7) -> list[str]:
     """The 251-step ensemble forecast, in process, beside the univariate set's, interleaved on the same machine."""
-    from service.inference.ohlc.loader import load_ohlc_set
+    from forecast_core.ohlc.loader import load_ohlc_set
 
     ensemble = load_ohlc_set(directory).predictors["ensemble"]
     rng = np.random.default_rng(0)
@@ -87,7 +87,7 @@ def speed_section(directory: Path, rounds: int = 7) -> list[str]:
     univariate = directory.parent / "ibm-high"
     uni = None
     if (univariate / "manifest.json").is_file():
-        from service.inference.loader import load_artifacts
+        from forecast_core.loader import load_artifacts
 
         uni = load_artifacts(univariate).predictors["ensemble"]
     ohlc_ms, uni_ms = [], []

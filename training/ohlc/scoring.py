@@ -13,12 +13,12 @@ from typing import Any
 
 import numpy as np
 
-from service.inference.checksums import sha256_file
-from service.inference.manifest import FileRef, Metrics
-from service.inference.ohlc.bars import HIGH
-from service.inference.ohlc.intervals import OHLC_INTERVALS_FILE
-from service.inference.ohlc.manifest import GroupMetrics, OhlcManifest
-from service.inference.ohlc.predictor import OhlcPredictor
+from forecast_core.checksums import sha256_file
+from forecast_core.manifest import FileRef, Metrics
+from forecast_core.ohlc.bars import HIGH
+from forecast_core.ohlc.intervals import OHLC_INTERVALS_FILE
+from forecast_core.ohlc.manifest import GroupMetrics, OhlcManifest
+from forecast_core.ohlc.predictor import OhlcPredictor
 from training.ohlc.baselines import PersistenceBars, RidgeBars
 from training.ohlc.calibrate import MAX_HORIZON, calibrate, coverage
 from training.ohlc.data import BarSeries

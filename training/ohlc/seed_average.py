@@ -11,10 +11,10 @@ from typing import Any
 
 import numpy as np
 
-from service.inference.checksums import sha256_file
-from service.inference.ohlc.bars import HIGH
-from service.inference.ohlc.loader import load_ohlc_set
-from service.inference.ohlc.predictor import OhlcPredictor
+from forecast_core.checksums import sha256_file
+from forecast_core.ohlc.bars import HIGH
+from forecast_core.ohlc.loader import load_ohlc_set
+from forecast_core.ohlc.predictor import OhlcPredictor
 from training.ohlc.data import load_bars
 from training.ohlc.dataset import periods
 from training.ohlc.evaluate import forecast_period, group_summary, score_ticker

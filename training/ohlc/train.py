@@ -23,12 +23,12 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from service.inference.checksums import sha256_file
-from service.inference.manifest import EVALUATION_FILE, FileRef
-from service.inference.ohlc.bars import COLUMNS
-from service.inference.ohlc.intervals import OHLC_INTERVALS_FILE
-from service.inference.ohlc.loader import load_ohlc_set
-from service.inference.ohlc.manifest import (
+from forecast_core.checksums import sha256_file
+from forecast_core.manifest import EVALUATION_FILE, FileRef
+from forecast_core.ohlc.bars import COLUMNS
+from forecast_core.ohlc.intervals import OHLC_INTERVALS_FILE
+from forecast_core.ohlc.loader import load_ohlc_set
+from forecast_core.ohlc.manifest import (
     OHLC_FORMAT_VERSION,
     OHLC_KIND,
     OhlcDataSource,

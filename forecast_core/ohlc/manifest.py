@@ -14,7 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from service.inference.manifest import (
+from forecast_core.manifest import (
     MANIFEST_FILE,
     ArtifactError,
     FileRef,

@@ -12,10 +12,10 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from service.inference.backends import Backend, BackendKind, open_backend
-from service.inference.checksums import sha256_file
-from service.inference.intervals import IntervalTable
-from service.inference.manifest import (
+from forecast_core.backends import Backend, BackendKind, open_backend
+from forecast_core.checksums import sha256_file
+from forecast_core.intervals import IntervalTable
+from forecast_core.manifest import (
     ENSEMBLE,
     NETWORKS,
     ArtifactError,
@@ -25,8 +25,8 @@ from service.inference.manifest import (
     first_error,
     read_manifest,
 )
-from service.inference.predictor import Predictor
-from service.inference.scaler import MinMaxScaling
+from forecast_core.predictor import Predictor
+from forecast_core.scaler import MinMaxScaling
 
 ENSEMBLE_DESCRIPTION = "mean of the lstm and gru predictions at every step"
 

@@ -1,6 +1,6 @@
 """Split-conformal intervals for every column of a forecast bar (``intervals.json`` of an OHLC set).
 
-Mirrors ``service/inference/intervals.py``: for each model, level, horizon h and column, training
+Mirrors ``forecast_core/intervals.py``: for each model, level, horizon h and column, training
 stores ``q``, the conformal quantile of ``|actual - forecast| / unit(window)`` over a rolling-origin
 backtest of the validation period pooled across the training tickers. The unit is relative, so one
 table serves any price level: ``price`` is the window's last Close, ``volatility`` the last Close
@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from service.inference.intervals import Scale
-from service.inference.ohlc.bars import CLOSE, COLUMNS, log_volatility
+from forecast_core.intervals import Scale
+from forecast_core.ohlc.bars import CLOSE, COLUMNS, log_volatility
 
 OHLC_INTERVALS_FILE = "intervals.json"
 

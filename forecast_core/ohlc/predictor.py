@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from service.inference.backends.base import Backend
-from service.inference.ohlc.bars import COLUMNS, RecursionBuffer, from_relative, to_relative
-from service.inference.predictor import DeadlineExceeded, check_backends
+from forecast_core.backends.base import Backend
+from forecast_core.ohlc.bars import COLUMNS, RecursionBuffer, from_relative, to_relative
+from forecast_core.predictor import DeadlineExceeded, check_backends
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from service.inference.backends.base import Backend
-from service.inference.scaler import MinMaxScaling
+from forecast_core.backends.base import Backend
+from forecast_core.scaler import MinMaxScaling
 
 
 class DeadlineExceeded(Exception):  # noqa: N818 (a domain fact, like the dataplane's own errors)

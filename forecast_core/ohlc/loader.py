@@ -9,12 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from service.inference.backends import Backend, BackendKind, open_backend
-from service.inference.manifest import ENSEMBLE, ArtifactError, FileRef
-from service.inference.ohlc.bars import COLUMNS
-from service.inference.ohlc.intervals import OhlcIntervalTable
-from service.inference.ohlc.manifest import OhlcManifest, read_ohlc_manifest
-from service.inference.ohlc.predictor import OhlcPredictor
+from forecast_core.backends import Backend, BackendKind, open_backend
+from forecast_core.manifest import ENSEMBLE, ArtifactError, FileRef
+from forecast_core.ohlc.bars import COLUMNS
+from forecast_core.ohlc.intervals import OhlcIntervalTable
+from forecast_core.ohlc.manifest import OhlcManifest, read_ohlc_manifest
+from forecast_core.ohlc.predictor import OhlcPredictor
 
 ENSEMBLE_DESCRIPTION = "mean of the lstm and gru outputs (log ratios) at every step, decoded once"
 
@@ -28,8 +28,8 @@ class LoadedOhlcSet:
 
 
 def _verified(directory: Path, ref: FileRef) -> Path:
-    # Imported here: service.inference.loader is being reworked and may come to import this package.
-    from service.inference.loader import verified_path
+    # Imported here: forecast_core.loader is being reworked and may come to import this package.
+    from forecast_core.loader import verified_path
 
     return verified_path(directory, ref)
 

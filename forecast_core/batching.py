@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from service.inference.backends.base import Backend
+from forecast_core.backends.base import Backend
 
 
 @dataclass

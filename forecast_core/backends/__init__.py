@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from service.inference.backends.base import Backend
+from forecast_core.backends.base import Backend
 
 BackendKind = Literal["onnx", "keras"]
 
@@ -19,11 +19,11 @@ def open_backend(
     one, (n, window, k) -> (n, k).
     """
     if kind == "onnx":
-        from service.inference.backends.onnx_backend import OnnxBackend
+        from forecast_core.backends.onnx_backend import OnnxBackend
 
         return OnnxBackend(path, window, threads=threads, features=features)
     if kind == "keras":
-        from service.inference.backends.keras_backend import KerasBackend
+        from forecast_core.backends.keras_backend import KerasBackend
 
         return KerasBackend.from_file(path, window, features=features)
     raise ValueError(f"unknown backend {kind!r}")
