@@ -72,7 +72,7 @@ def inprocess_section(p: Profile) -> dict[str, Any]:
     import numpy as np
 
     from forecast_core.backends.onnx_backend import OnnxBackend
-    from forecast_core.loader import load_artifacts
+    from forecast_core.loader import load_set
     from forecast_core.manifest import read_manifest
 
     manifest = read_manifest(ARTIFACTS)
@@ -102,7 +102,7 @@ def inprocess_section(p: Profile) -> dict[str, Any]:
     # Ours: the service's loader and Predictor, onnx first (before TensorFlow is even imported).
     for backend in BACKENDS:
         t0 = time.perf_counter()
-        loaded = load_artifacts(ARTIFACTS, MODELS, backend=cast(Literal["onnx", "keras"], backend))
+        loaded = load_set(ARTIFACTS, MODELS, backend=cast(Literal["onnx", "keras"], backend))
         res["load_s"][backend] = time.perf_counter() - t0
         if loaded.errors:
             raise RuntimeError(f"{backend}: {loaded.errors}")

@@ -63,14 +63,13 @@ def inprocess(windows: list[dict[str, list[float]]], reps: int) -> dict[str, flo
     """Median seconds of a 251-step forecast per OHLC model, and of a next-step predict."""
     import numpy as np
 
-    from forecast_core.loader import load_artifacts
-    from forecast_core.ohlc.loader import load_ohlc_set
+    from forecast_core.loader import load_set
 
-    loaded = load_ohlc_set(ROOT / "ohlc")
+    loaded = load_set(ROOT / "ohlc")
     x = np.stack([np.column_stack([windows[0][c] for c in ("open", "high", "low", "close")])])
     out: dict[str, float] = {}
     # The univariate ensemble in the same process and minutes: the ratio survives a noisy machine.
-    ibm = load_artifacts(ROOT / "ibm-high").predictors["ensemble"]
+    ibm = load_set(ROOT / "ibm-high").predictors["ensemble"]
     highs = np.asarray([windows[0]["high"]])
     ibm.forecast_many(highs, HORIZON)
     times = []

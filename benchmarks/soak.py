@@ -82,9 +82,9 @@ class Workload:
 
 def make_workload(artifacts: Path, n_windows: int, n_forecast: int, horizon: int, seed: int = 0) -> Workload:
     """Random-walk windows whose next-step answers are at least ``SEPARATION`` apart (relative), per model."""
-    from forecast_core.loader import load_artifacts
+    from forecast_core.loader import load_set
 
-    loaded = load_artifacts(artifacts, MODELS)
+    loaded = load_set(artifacts, MODELS)
     if loaded.errors:
         raise SystemExit(f"the artifacts do not load here: {loaded.errors}")
     predictors = loaded.predictors

@@ -24,7 +24,7 @@ class _Request:
     row: np.ndarray
     wake: threading.Event = field(default_factory=threading.Event)
     finished: bool = False
-    result: float = float("nan")
+    result: np.ndarray | None = None
     error: BaseException | None = None
 
 
@@ -69,7 +69,7 @@ class BatchingBackend:
             self._lead(request)
         if request.error is not None:
             raise request.error
-        return np.array([request.result], dtype=np.float32)
+        return np.asarray(request.result)[None]
 
     def _lead(self, own: _Request) -> None:
         """Run batches until ``own`` is answered, then hand the leader role to the next in line.
@@ -92,7 +92,7 @@ class BatchingBackend:
             try:
                 out = self.inner.predict(np.stack([r.row for r in batch]))
                 for r, value in zip(batch, out, strict=True):
-                    r.result = float(value)
+                    r.result = value  # a row of the batch's output: a scalar or one value per column
             except BaseException as exc:  # every caller of the failed batch learns about it
                 for r in batch:
                     r.error = exc

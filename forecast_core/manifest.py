@@ -14,6 +14,11 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from forecast_core.checksums import verified_path
+from forecast_core.errors import ArtifactError
+from forecast_core.features import ScaledColumn
+from forecast_core.scaler import MinMaxScaling
+
 FORMAT_VERSION: Literal[1] = 1
 MANIFEST_FILE = "manifest.json"
 SCALER_FILE = "scaler.json"
@@ -30,10 +35,6 @@ def served_keys(networks: Iterable[str]) -> list[str]:
 
 
 M = TypeVar("M", bound=BaseModel)
-
-
-class ArtifactError(Exception):
-    """An artifact directory that cannot be served; the message names the file and the problem."""
 
 
 class _Strict(BaseModel):
@@ -124,6 +125,56 @@ class Manifest(_Strict):
 
     def save(self, directory: Path) -> Path:
         return save_manifest(self, directory)
+
+    # What the one loader and card builder read of every manifest (manifest_v2.py has the same).
+    def served_name(self, key: str) -> str:
+        return key
+
+    def features(self, directory: Path) -> ScaledColumn:
+        """The feature set: ``target_column`` MinMax-scaled by ``scaler.json`` (checksum verified)."""
+        rng = self.training_range
+        return ScaledColumn(self.target_column, load_scaler(directory, self), (rng.min, rng.max))
+
+    def network_description(self, entry: NetworkEntry) -> str:
+        return f"stacked {entry.kind.upper()}, recipe {entry.recipe}"
+
+    def card_facts(self) -> dict[str, Any]:
+        rng = self.training_range
+        return {
+            "target_column": self.target_column,
+            "training_dates": (rng.start_date, rng.end_date),
+            "training_values": (rng.min, rng.max),
+        }
+
+    def test_facts(self, key: str) -> dict[str, Any]:
+        """The test metrics a model card shows for ``key`` (a network or the ensemble)."""
+        entry: ModelEntry | EnsembleEntry | None = self.ensemble if key == ENSEMBLE else self.models.get(key)
+        if entry is None:
+            return {}
+        return {
+            "test_metrics": entry.test_metrics.model_dump() if entry.test_metrics else None,
+            "sequence_rmse": entry.sequence_rmse,
+        }
+
+
+def load_scaler(directory: Path, manifest: Manifest) -> MinMaxScaling:
+    path = verified_path(directory, manifest.scaler)
+    try:
+        scaler = MinMaxScaling.load(path)
+    except ValidationError as exc:  # one line, like read_manifest: the first problem, no doc links
+        where, problem = first_error(exc, whole="parameters")
+        raise ArtifactError(f"{manifest.scaler.file}: invalid scaler parameters ({where}): {problem}") from None
+    except ValueError as exc:  # not JSON at all
+        raise ArtifactError(f"{manifest.scaler.file}: invalid, not JSON ({type(exc).__name__})") from None
+    rng = manifest.training_range
+    if abs(scaler.data_min - rng.min) > 1e-9 * max(1.0, abs(rng.min)) or abs(scaler.data_max - rng.max) > 1e-9 * max(
+        1.0, abs(rng.max)
+    ):
+        raise ArtifactError(
+            f"{manifest.scaler.file}: range [{scaler.data_min}, {scaler.data_max}] does not match the manifest's "
+            f"training range [{rng.min}, {rng.max}]"
+        )
+    return scaler
 
 
 E = TypeVar("E")

@@ -1,36 +1,32 @@
-"""One predictor class used by training's evaluation, the tests and the HTTP service.
+"""One predictor for every feature set: next-step and recursive forecasts in prices.
 
-It owns the price <-> model-unit conversion and the recursive sequence forecast, so neither is
-written twice.
+Backends map float32 windows in model units to the network's raw next row; the feature set converts
+prices to model units and back. An ensemble averages its members' raw outputs (scaled values, log
+ratios), then decodes once, so its answer is a valid row like each member's. Windows are prices
+shaped (n, window, columns); a one-column series may also come as (n, window), and is then answered
+without the column axis, as it came.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from forecast_core.backends.base import Backend
-from forecast_core.scaler import MinMaxScaling
+from forecast_core.features import FeatureSet
+
+#: Asked between the steps of a recursive forecast: True stops it (a deadline passed, a client left).
+ShouldStop = Callable[[], bool]
 
 
 class DeadlineExceeded(Exception):  # noqa: N818 (a domain fact, like the dataplane's own errors)
-    """A recursive forecast ran past its deadline; raised between steps, so no runtime call is cut short."""
+    """A recursive forecast was told to stop; raised between steps, so no runtime call is cut short."""
 
     def __init__(self, steps_done: int, horizon: int) -> None:
         super().__init__(f"deadline exceeded after {steps_done} of {horizon} steps")
         self.steps_done, self.horizon = steps_done, horizon
-
-
-def check_backends(backends: Sequence[Backend]) -> None:
-    """A predictor (univariate or OHLC) needs at least one backend, all on the same window length."""
-    if not backends:
-        raise ValueError("a predictor needs at least one backend")
-    windows = {b.window for b in backends}
-    if len(windows) != 1:
-        raise ValueError(f"backends disagree on the window length: {sorted(windows)}")
 
 
 @dataclass(frozen=True)
@@ -39,7 +35,7 @@ class Predictor:
 
     name: str
     version: str
-    scaler: MinMaxScaling
+    features: FeatureSet
     backends: Sequence[Backend]
     description: str = ""
     members: tuple[str, ...] = field(default_factory=tuple)
@@ -48,78 +44,66 @@ class Predictor:
     stepping_backends: Sequence[Backend] | None = None
 
     def __post_init__(self) -> None:
-        check_backends(self.backends)
+        if not self.backends:
+            raise ValueError("a predictor needs at least one backend")
+        windows = {b.window for b in self.backends}
+        if len(windows) != 1:
+            raise ValueError(f"backends disagree on the window length: {sorted(windows)}")
 
     @property
     def window(self) -> int:
         return self.backends[0].window
 
-    def _predict_scaled(self, x: np.ndarray, backends: Sequence[Backend] | None = None) -> np.ndarray:
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return self.features.columns
+
+    def raw(self, x: np.ndarray, backends: Sequence[Backend] | None = None) -> np.ndarray:
+        """The networks' raw outputs for model-unit windows; the ensemble's is their float64 mean."""
         backends = backends or self.backends
         if len(backends) == 1:
-            return backends[0].predict(x)
-        return np.asarray(np.mean([b.predict(x) for b in backends], axis=0, dtype=np.float64), dtype=np.float32)
+            return np.asarray(backends[0].predict(x))
+        total = np.asarray(backends[0].predict(x), dtype=np.float64)
+        for backend in backends[1:]:
+            total = total + backend.predict(x)
+        return total / len(backends)
 
     def predict(self, windows: np.ndarray) -> np.ndarray:
-        """Next value after each window; ``windows`` has shape (n, window), in prices."""
-        x = self._check(windows)
-        return self.scaler.inverse_transform(self._predict_scaled(self.scaler.transform(x)))
+        """The next row after each window: prices (n, window, columns) -> (n, columns), float64."""
+        bars, flat = self._check(windows)
+        x, context = self.features.encode(bars)
+        out = self.features.decode(self.raw(x), context)
+        return out[:, 0] if flat else out
 
-    def forecast(self, window: np.ndarray, horizon: int, deadline: float | None = None) -> np.ndarray:
-        """The notebook's sequence generation: each prediction is fed back as the newest value."""
-        return self.forecast_many(np.asarray(window)[None, :], horizon, deadline)[0]
+    def forecast_many(self, windows: np.ndarray, horizon: int, should_stop: ShouldStop | None = None) -> np.ndarray:
+        """Recursive forecasts, each predicted row fed back: (n, window, columns) -> (n, horizon, columns).
 
-    def forecast_many(self, windows: np.ndarray, horizon: int, deadline: float | None = None) -> np.ndarray:
-        """Recursive forecasts from several origins at once; returns shape (n, horizon), in prices.
-
-        The scaled history lives in one buffer and each step reads a view of it, so a step costs one
-        runtime call and no array copies beyond writing the new column. ``deadline`` is a
-        ``time.monotonic()`` instant: once it has passed, :class:`DeadlineExceeded` is raised before
-        the next step (one clock read per step, ~50 ns against a step's tens of microseconds).
+        ``should_stop`` is asked before every step (one call, next to a step's tens of microseconds);
+        once it says True, :class:`DeadlineExceeded` is raised and no further step runs.
         """
         if horizon < 1:
             raise ValueError(f"horizon must be at least 1, got {horizon}")
-        x = self._check(windows)
-        w = self.window
-        buffer = np.empty((x.shape[0], w + horizon), dtype=np.float32)
-        buffer[:, :w] = self.scaler.transform(x)
+        bars, flat = self._check(windows)
+        state = self.features.recursion(bars, horizon)
         backends = self.stepping_backends or self.backends
         for step in range(horizon):
-            if deadline is not None and time.monotonic() > deadline:
+            if should_stop is not None and should_stop():
                 raise DeadlineExceeded(step, horizon)
-            buffer[:, w + step] = self._predict_scaled(buffer[:, step : step + w], backends)
-        return self.scaler.inverse_transform(buffer[:, w:])
+            state.append(self.raw(state.model_input(), backends))
+        out = state.forecast()
+        return out[:, :, 0] if flat else out
 
-    def _check(self, windows: np.ndarray) -> np.ndarray:
+    def forecast(self, window: np.ndarray, horizon: int, should_stop: ShouldStop | None = None) -> np.ndarray:
+        """One window -> its recursive forecast, (horizon, columns), or (horizon,) for a flat one-column window."""
+        return self.forecast_many(np.asarray(window)[None], horizon, should_stop)[0]
+
+    def _check(self, windows: np.ndarray) -> tuple[np.ndarray, bool]:
         x = np.asarray(windows, dtype=np.float64)
-        if x.ndim != 2 or x.shape[1] != self.window:
-            raise ValueError(f"expected windows of shape (n, {self.window}), got {x.shape}")
-        return x
-
-
-def range_warnings(windows: np.ndarray, low: float, high: float) -> list[str]:
-    """Say which windows leave the training value range, where the scaler extrapolates, and by how much."""
-    out: list[str] = []
-    w = np.asarray(windows, dtype=np.float64)
-    # The usual case, every value inside the range, costs two reductions whatever the batch size; then
-    # whole-array passes find the rows that leave it, and only those are looked at one by one.
-    if w.size == 0 or (w.min() >= low and w.max() <= high):
-        return out
-    outside = np.flatnonzero(((w < low) | (w > high)).any(axis=1))
-    for i in outside.tolist():
-        row = w[i]
-        below, above = row[row < low], row[row > high]
-        label = f"window {i}" if len(w) > 1 else "window"
-        if above.size:
-            worst = float(above.max())
-            out.append(
-                f"{label}: {above.size} value(s) above the training maximum {high:.4g} "
-                f"(by up to {worst - high:.4g}, {100 * (worst - high) / high:.1f}%); the model extrapolates"
-            )
-        if below.size:
-            worst = float(below.min())
-            out.append(
-                f"{label}: {below.size} value(s) below the training minimum {low:.4g} "
-                f"(by up to {low - worst:.4g}, {100 * (low - worst) / low:.1f}%); the model extrapolates"
-            )
-    return out
+        columns = len(self.features.columns)
+        flat = x.ndim == 2 and columns == 1
+        if flat:
+            x = x[:, :, None]
+        if x.ndim != 3 or x.shape[1:] != (self.window, columns):
+            raise ValueError(f"expected windows of shape (n, {self.window}, {columns}), got {x.shape}")
+        self.features.validate(x)
+        return x, flat

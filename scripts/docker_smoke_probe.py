@@ -90,9 +90,9 @@ def reference_window(low: float, high: float, n: int) -> np.ndarray:
 
 
 def predict(port: int, artifacts: Path, model: str) -> int:
-    from forecast_core.loader import load_artifacts
+    from forecast_core.loader import load_set
 
-    loaded = load_artifacts(artifacts, models=(model,))
+    loaded = load_set(artifacts, models=(model,))
     if model not in loaded.predictors:
         print(f"{model} does not load in-process from {artifacts}: {loaded.errors.get(model)}")
         return 1

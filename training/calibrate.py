@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,8 +21,9 @@ from pathlib import Path
 import numpy as np
 
 from forecast_core.checksums import sha256_file
-from forecast_core.intervals import INTERVALS_FILE, LEVELS, Coverage, IntervalTable, Scale, window_scale
-from forecast_core.loader import load_artifacts
+from forecast_core.features import Scale
+from forecast_core.intervals import INTERVALS_FILE, LEVELS, Coverage, IntervalTable, conformal_quantile
+from forecast_core.loader import load_set
 from forecast_core.manifest import FileRef, read_manifest
 from forecast_core.predictor import Predictor
 from forecast_core.windowing import origin_windows
@@ -42,15 +42,6 @@ METHOD = (
 )
 
 
-def conformal_quantile(scores: np.ndarray, level: int) -> float:
-    """The ceil((n + 1) * level) / n empirical quantile: covers ``level`` % of exchangeable new points."""
-    n = len(scores)
-    if n == 0:
-        raise ValueError("no calibration scores")
-    rank = min(n, math.ceil((n + 1) * level / 100))
-    return float(np.sort(scores)[rank - 1])
-
-
 @dataclass(frozen=True)
 class Calibrator:
     """Backtests ``predictors`` on ``values`` and turns the errors into interval tables."""
@@ -64,7 +55,7 @@ class Calibrator:
         """For h = 1..max_horizon: |actual - forecast| / scale(window), origins in [start, end), targets before end."""
         windows = origin_windows(self.values[:end], predictor.window, start)
         forecasts = predictor.forecast_many(windows, self.max_horizon)
-        unit = window_scale(windows, scale, self.volatility_floor)
+        unit = predictor.features.unit(windows[:, :, None], scale, self.volatility_floor)
         out = []
         for h in range(1, self.max_horizon + 1):
             rows = end - start - h + 1  # origins whose h-step target is still before `end`
@@ -76,17 +67,18 @@ class Calibrator:
 
     def table(self, start: int, end: int, scales: list[Scale], dates: tuple[str, str] = ("", "")) -> IntervalTable:
         """Conformal quantiles from origins in [start, end), horizon h measured in ``scales[h - 1]``."""
-        quantiles: dict[str, dict[str, list[float]]] = {}
+        quantiles: dict[str, dict[str, list[list[float]]]] = {}
         for name, predictor in self.predictors.items():
             errors = {s: self.scaled_errors(predictor, start, end, s) for s in set(scales)}
             quantiles[name] = {
                 str(level): np.maximum.accumulate(
                     [conformal_quantile(errors[s][h], level) for h, s in enumerate(scales)]
-                ).tolist()
+                )[:, None].tolist()
                 for level in LEVELS
             }
         return IntervalTable(
             method=METHOD,
+            columns=[next(iter(self.predictors.values())).columns[0]],
             scales=scales,
             volatility_floor=self.volatility_floor,
             levels=list(LEVELS),
@@ -112,7 +104,10 @@ class Calibrator:
                     continue
                 actual = values[start + h - 1 :]
                 for level in table.levels:
-                    lower, upper = table.bounds(name, level, forecasts[:rows, :h], windows[:rows])
+                    lower, upper = table.bounds(
+                        name, level, forecasts[:rows, :h, None], windows[:rows, :, None], predictor.features
+                    )
+                    lower, upper = lower[:, :, 0], upper[:, :, 0]
                     inside = (actual >= lower[:, -1]) & (actual <= upper[:, -1])
                     rows_out.append(
                         Coverage(
@@ -202,10 +197,10 @@ def run(
     # Recalibrating replaces any earlier table, so the loader must not depend on it.
     manifest = manifest.model_copy(update={"intervals": None})
     manifest.save(artifacts)
-    loaded = load_artifacts(artifacts)
+    loaded = load_set(artifacts)
     predictors: dict[str, Predictor] = {
         **loaded.predictors,
-        PERSISTENCE: persistence_predictor(loaded.scaler, manifest.window),
+        PERSISTENCE: persistence_predictor(loaded.features, manifest.window),
     }
     if requested == 0:  # "auto": chosen on the validation period
         requested, scores = choose_calibration_days(series.values, predictors, manifest.window, n_train, days)

@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from forecast_core.features import FeatureSet
 from forecast_core.predictor import Predictor
-from forecast_core.scaler import MinMaxScaling
 from forecast_core.windowing import origin_windows
 
 HORIZONS: tuple[int, ...] = (1, 5, 20)
@@ -102,11 +102,11 @@ class LastValueBackend:
         return np.asarray(windows, dtype=np.float32)[:, -1].copy()
 
 
-def persistence_predictor(scaler: MinMaxScaling, window: int) -> Predictor:
+def persistence_predictor(features: FeatureSet, window: int) -> Predictor:
     return Predictor(
         name=PERSISTENCE,
         version="baseline",
-        scaler=scaler,
+        features=features,
         backends=[LastValueBackend(window)],
         description="tomorrow = today",
     )

@@ -15,7 +15,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from forecast_core.intervals import IntervalTable
+from forecast_core.intervals import Coverage, IntervalTable
 from forecast_core.loader import load_intervals
 from forecast_core.manifest import EVALUATION_FILE, Manifest, read_manifest
 
@@ -87,6 +87,7 @@ def _intervals_section(table: IntervalTable) -> str:
     for name, cov in table.coverage.items():
         for c in cov:
             if c.level in (80, 95):
+                assert isinstance(c, Coverage), c  # a one-column set's table
                 gap = 100 * c.coverage - c.level
                 rows.append(
                     [
@@ -218,7 +219,7 @@ def render(artifacts: Path, runs: list[Path]) -> str:
             _ensemble_verdict(everything),
         ]
     if manifest.intervals is not None:
-        parts.append(_intervals_section(load_intervals(artifacts, manifest)))  # type: ignore[arg-type]
+        parts.append(_intervals_section(load_intervals(artifacts, manifest.intervals)))  # type: ignore[arg-type]
     parts += ["## Plots", "", "![next-step](next_step.png)", "", "![sequence](sequence.png)", ""]
     return "\n".join(parts)
 

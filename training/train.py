@@ -222,7 +222,7 @@ def run(args: argparse.Namespace, prepared: Prepared | None = None) -> Path:
     kinds, recipes, validation_days, series, split = p.kinds, p.recipes, p.validation_days, p.series, p.split
     from sklearn.preprocessing import MinMaxScaler
 
-    from forecast_core.loader import load_artifacts
+    from forecast_core.loader import load_set
     from training.calibrate import run as calibrate
     from training.onnx_export import export_onnx
     from training.report import write_report
@@ -295,7 +295,7 @@ def run(args: argparse.Namespace, prepared: Prepared | None = None) -> Path:
     manifest.save(out)
     # Score what will be served: the ONNX files, read back through the service's own loader.
     served = tuple(kinds) + (("ensemble",) if len(kinds) > 1 else ())
-    loaded = load_artifacts(out, served, backend="onnx")
+    loaded = load_set(out, served, backend="onnx")
     if loaded.errors:
         raise RuntimeError(f"freshly written artifacts do not load: {loaded.errors}")
     test = _evaluate(series, split.n_train, loaded.predictors, args.window)

@@ -8,7 +8,7 @@ which costs the server microseconds instead of a computation nobody may wait for
 
 A queued request keeps its deadline, counted from its arrival: if no slot frees up in time it is refused
 with a 504 before anything is computed. If its client disconnects it leaves the queue at once, and once
-running it stops at the next forecast step (see :class:`StopAt`).
+running it stops at the next forecast step (the dataplane's stop rule asks ``cancelled``).
 
 State is plain counters and futures created on the caller's event loop, so one ``Admission`` serves
 any number of loops one after another (the tests run several), and the thread pool is a standard
@@ -29,30 +29,6 @@ from service.core.metrics import Metrics
 from service.dataplane.errors import ClientDisconnected, DeadlineExceeded, Overloaded
 
 T = TypeVar("T")
-
-
-class StopAt(float):
-    """A ``time.monotonic()`` deadline that also counts as passed once ``cancelled`` is set.
-
-    The predictors stop a recursive forecast between steps when ``time.monotonic() > deadline``. For
-    a right operand whose type subclasses the left one's, Python tries the right operand's reflected
-    method first, so that comparison calls ``StopAt.__lt__``: a client's disconnect (or the server
-    giving up on the request) then stops the forecast at the next step, about one model call later,
-    without the predictors knowing anything about clients. Everywhere else it is the plain number.
-    """
-
-    cancelled: threading.Event
-
-    def __new__(cls, at: float, cancelled: threading.Event) -> StopAt:
-        self = super().__new__(cls, at)
-        self.cancelled = cancelled
-        return self
-
-    def __lt__(self, other: float) -> bool:  # ``now > deadline`` and ``deadline < now``
-        return self.cancelled.is_set() or float(self) < other
-
-    def __le__(self, other: float) -> bool:  # ``now >= deadline`` and ``deadline <= now``
-        return self.cancelled.is_set() or float(self) <= other
 
 
 class Admission:

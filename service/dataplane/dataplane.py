@@ -32,7 +32,7 @@ from forecast_core.predictor import DeadlineExceeded as StepsDeadlineExceeded
 from service.core.config import Settings
 from service.core.limits import client_gone
 from service.core.metrics import Metrics
-from service.dataplane.admission import Admission, StopAt
+from service.dataplane.admission import Admission
 from service.dataplane.errors import ClientDisconnected, DeadlineExceeded, InvalidInput, VersionNotFound
 from service.dataplane.model import ModelCard, ServedModel
 from service.dataplane.registry import ModelRegistry
@@ -72,6 +72,14 @@ class InferenceResult:
     values: np.ndarray
     intervals: list[tuple[int, np.ndarray, np.ndarray]]
     warnings: list[str]
+
+
+def _stop_rule(deadline: float, cancelled: threading.Event | None) -> Callable[[], bool]:
+    """What a recursive forecast asks between steps: past the deadline, or no longer wanted (a client's
+    disconnect, the server giving up on the request), it stops about one model call later."""
+    if cancelled is None:
+        return lambda: time.monotonic() > deadline
+    return lambda: cancelled.is_set() or time.monotonic() > deadline
 
 
 async def _until_gone(watch: Callable[[], Awaitable[None]]) -> None:
@@ -165,12 +173,11 @@ class DataPlane:
             values = model.predict(x)
         else:
             kind = "forecast"
-            at = request.received + s.request_timeout_s
-            deadline = at if request.cancelled is None else StopAt(at, request.cancelled)
+            should_stop = _stop_rule(request.received + s.request_timeout_s, request.cancelled)
             try:
-                if time.monotonic() > deadline:
+                if should_stop():
                     raise StepsDeadlineExceeded(0, horizon)
-                values = model.forecast(x, horizon, deadline)
+                values = model.forecast(x, horizon, should_stop)
             except StepsDeadlineExceeded as exc:
                 if request.cancelled is not None and request.cancelled.is_set():
                     raise ClientDisconnected(exc.steps_done) from None

@@ -9,15 +9,15 @@ or ``(n, window, columns)`` for a multi-column one; outputs are always ``(n, hor
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, Literal, Protocol
+from typing import Any
 
 import numpy as np
-from pydantic import BaseModel
 
-ModelKind = Literal["univariate", "ohlc"]
+from forecast_core.intervals import IntervalTable
+from forecast_core.predictor import ShouldStop
+
 WARM_UP_BATCHES = (1, 8, 64, 256)
 
 
@@ -27,7 +27,7 @@ class ModelCard:
 
     name: str
     model_set: str
-    kind: ModelKind
+    kind: str  # the set's kind as its manifest names it ("univariate", "ohlc"), shown on /v1/models
     version: str
     description: str
     backend: str
@@ -50,7 +50,8 @@ class ModelCard:
     @property
     def input_shape(self) -> tuple[int, ...]:
         """One input window's shape, without the batch axis."""
-        return (self.window,) if self.kind == "univariate" else (self.window, len(self.inputs))
+        # A one-column model takes plain lists of prices: its column axis stays implicit on the wire.
+        return (self.window,) if len(self.inputs) == 1 else (self.window, len(self.inputs))
 
 
 class ServedModel(ABC):
@@ -78,9 +79,9 @@ class ServedModel(ABC):
         """Next step after each window: prices (n, *input_shape) -> (n, 1, outputs)."""
 
     @abstractmethod
-    def forecast(self, x: np.ndarray, horizon: int, deadline: float | None) -> np.ndarray:
-        """Recursive forecast: (n, *input_shape) -> (n, horizon, outputs); raises the inference
-        ``DeadlineExceeded`` between steps once ``time.monotonic()`` passes ``deadline``."""
+    def forecast(self, x: np.ndarray, horizon: int, should_stop: ShouldStop | None) -> np.ndarray:
+        """Recursive forecast: (n, *input_shape) -> (n, horizon, outputs); raises the core's
+        ``DeadlineExceeded`` between steps once ``should_stop()`` says True."""
 
     def warnings(self, x: np.ndarray) -> list[str]:
         """Non-fatal remarks about the inputs (e.g. outside the training range)."""
@@ -88,7 +89,7 @@ class ServedModel(ABC):
 
     #: The model's interval calibration (None: it has none); subclasses set it and use it in
     #: :meth:`interval_bounds`.
-    _intervals: CalibrationTable | None = None
+    _intervals: IntervalTable | None = None
 
     @property
     def interval_levels(self) -> tuple[int, ...]:
@@ -109,23 +110,7 @@ class ServedModel(ABC):
             self.predict(np.full((size, *self.card.input_shape), 100.0))
 
 
-class CalibrationTable(Protocol):
-    """What the two interval tables (univariate and OHLC) have in common for a model card."""
-
-    method: str
-    levels: list[int]
-    max_horizon: int
-    calibration_start: str
-    calibration_end: str
-
-    @property
-    def quantiles(self) -> Mapping[str, Any]: ...
-
-    @property
-    def coverage(self) -> Mapping[str, Sequence[BaseModel]]: ...
-
-
-def calibration_card(table: CalibrationTable | None, key: str) -> dict[str, Any] | None:
+def calibration_card(table: IntervalTable | None, key: str) -> dict[str, Any] | None:
     """The calibration a model card shows: method, levels, horizons, dates and measured coverage."""
     if table is None or key not in table.quantiles:
         return None
@@ -139,7 +124,7 @@ def calibration_card(table: CalibrationTable | None, key: str) -> dict[str, Any]
 
 
 @dataclass
-class LoadedSet:
+class ServedSet:
     """One artifact directory's outcome: a card for every model its manifest names, the models that
     loaded, and why the others did not."""
 

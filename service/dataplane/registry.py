@@ -15,13 +15,14 @@ from pathlib import Path
 from typing import Literal
 
 from forecast_core.batching import BatchingBackend
-from forecast_core.manifest import ArtifactError
+from forecast_core.errors import ArtifactError
 from forecast_core.predictor import Predictor
 from service.core.config import Settings
 from service.core.metrics import Metrics
 from service.dataplane.errors import ModelNotFound, ModelNotReady
-from service.dataplane.model import LoadedSet, ModelCard, ServedModel
-from service.dataplane.sets import discover_names, find_sets, load_set
+from service.dataplane.model import ModelCard, ServedModel, ServedSet
+from service.dataplane.served import load_served_set
+from service.dataplane.sets import discover_names, find_sets
 
 log = logging.getLogger("service.registry")
 State = Literal["loading", "ready", "failed"]
@@ -109,12 +110,12 @@ class ModelRegistry:
         started = time.perf_counter()
         s = self._settings
         wanted = set(s.models) if s.models else None
-        sets: list[LoadedSet] = []
+        sets: list[ServedSet] = []
         set_errors: list[str] = []
         try:
             for directory in find_sets(s.artifacts_dir):
                 try:
-                    loaded = load_set(
+                    loaded = load_served_set(
                         directory,
                         (lambda n: n in wanted) if wanted is not None else (lambda n: True),
                         s.backend,
@@ -150,7 +151,7 @@ class ModelRegistry:
             self._errors or set_errors or "none",
         )
 
-    def _publish(self, sets: list[LoadedSet], set_errors: list[str]) -> None:
+    def _publish(self, sets: list[ServedSet], set_errors: list[str]) -> None:
         cards: dict[str, ModelCard] = {}
         models: dict[str, ServedModel] = {}
         errors: dict[str, str] = {}

@@ -1,21 +1,18 @@
 """Model sets: every artifact directory under ``FORECAST_ARTIFACTS_DIR``, each with its own manifest.
 
-``artifacts/ibm-high/`` (format 1, univariate) serves ``lstm``, ``gru`` and ``ensemble``;
-``artifacts/ohlc/`` (format 2, ``kind: ohlc``) serves its models under its set name, ``ohlc-lstm`` and
-so on. A directory that holds a manifest itself is one set (how tests and single-set deployments
-point at one directory).
+``artifacts/ibm-high/`` serves ``lstm``, ``gru`` and ``ensemble``; ``artifacts/ohlc/`` serves its
+models under its set name, ``ohlc-lstm`` and so on (each manifest says how its names are made). A
+directory that holds a manifest itself is one set (how tests and single-set deployments point at one
+directory).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
-from forecast_core.backends import BackendKind
-from forecast_core.manifest import MANIFEST_FILE, ArtifactError, read_manifest, read_manifest_json, served_keys
-from forecast_core.ohlc.manifest import OHLC_KIND
-from service.dataplane.model import LoadedSet
-from service.dataplane.univariate import Wrap, load_univariate_set, names_in
+from forecast_core.errors import ArtifactError
+from forecast_core.loader import read_set_manifest, served_names
+from forecast_core.manifest import MANIFEST_FILE
 
 
 def find_sets(root: Path) -> list[Path]:
@@ -30,22 +27,9 @@ def find_sets(root: Path) -> list[Path]:
     return found
 
 
-def _kind(directory: Path) -> str:
-    try:
-        raw = read_manifest_json(directory)
-    except (ArtifactError, OSError):
-        return "univariate"  # read_manifest reports the problem properly
-    return str(raw.get("kind", "univariate")) if isinstance(raw, dict) else "univariate"
-
-
 def set_names(directory: Path) -> list[str]:
     """The model names a set serves, read from its manifest (raises :class:`ArtifactError`)."""
-    if _kind(directory) == OHLC_KIND:
-        from forecast_core.ohlc.manifest import read_ohlc_manifest
-
-        m = read_ohlc_manifest(directory)
-        return [f"{m.name}-{k}" for k in served_keys(m.models)]
-    return names_in(read_manifest(directory))
+    return served_names(read_set_manifest(directory))
 
 
 def discover_names(root: Path) -> tuple[str, ...]:
@@ -60,20 +44,3 @@ def discover_names(root: Path) -> tuple[str, ...]:
     except (ArtifactError, OSError):
         return ()
     return tuple(dict.fromkeys(names))
-
-
-def load_set(
-    directory: Path,
-    wanted: Callable[[str], bool],
-    backend: BackendKind,
-    threads: int,
-    wrap: Wrap | None = None,
-) -> LoadedSet:
-    """Load the wanted models of one set; manifest problems raise :class:`ArtifactError`."""
-    if _kind(directory) == OHLC_KIND:
-        from service.dataplane.ohlc import load_ohlc_models
-
-        return load_ohlc_models(directory, wanted, backend, threads)
-    manifest = read_manifest(directory)
-    names = tuple(n for n in names_in(manifest) if wanted(n))
-    return load_univariate_set(directory, manifest, names, backend, threads, wrap)

@@ -130,10 +130,10 @@ def test_peer_command_lines(tmp_path: Path) -> None:
 
 def test_the_peers_model_matches_the_service(tmp_path: Path) -> None:
     from benchmarks.peers.lstm_onnx import LstmOnnx
-    from forecast_core.loader import load_artifacts
+    from forecast_core.loader import load_set
 
     windows = np.array([WINDOW, [80.0 + i for i in range(60)], [200.0 - 0.5 * i for i in range(60)]])
-    ours = load_artifacts(ARTIFACTS, models=("lstm",)).predictors["lstm"].predict(windows)
+    ours = load_set(ARTIFACTS, models=("lstm",)).predictors["lstm"].predict(windows)
     peer = LstmOnnx(ARTIFACTS).predict(windows)
     np.testing.assert_allclose(peer, ours, rtol=1e-9)
 

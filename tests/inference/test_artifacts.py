@@ -11,9 +11,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from forecast_core.checksums import sha256_file
-from forecast_core.loader import load_artifacts, load_scaler, verified_path
-from forecast_core.manifest import MANIFEST_FILE, ArtifactError, Manifest, read_manifest
+from forecast_core.checksums import sha256_file, verified_path
+from forecast_core.loader import load_set
+from forecast_core.manifest import MANIFEST_FILE, ArtifactError, Manifest, load_scaler, read_manifest
 from forecast_core.scaler import MinMaxScaling
 
 
@@ -58,11 +58,11 @@ def test_manifest_round_trip(tiny_artifacts: Path, tmp_path: Path) -> None:
 
 
 def test_load_artifacts_round_trip(tiny_artifacts: Path) -> None:
-    loaded = load_artifacts(tiny_artifacts)
+    loaded = load_set(tiny_artifacts)
     assert loaded.errors == {}
     assert set(loaded.predictors) == {"lstm", "gru", "ensemble"}
     assert loaded.manifest == read_manifest(tiny_artifacts)
-    assert loaded.scaler == MinMaxScaling.load(tiny_artifacts / "scaler.json")
+    assert loaded.features.scaler == MinMaxScaling.load(tiny_artifacts / "scaler.json")  # type: ignore[attr-defined]
     for name in ("lstm", "gru"):
         assert loaded.predictors[name].version == loaded.manifest.models[name].version
         assert loaded.predictors[name].window == loaded.manifest.window
@@ -72,7 +72,7 @@ def test_load_artifacts_round_trip(tiny_artifacts: Path) -> None:
     x = np.linspace(95.0, 110.0, 40).reshape(2, 20)
     expected = (loaded.predictors["lstm"].predict(x) + loaded.predictors["gru"].predict(x)) / 2
     np.testing.assert_allclose(ensemble.predict(x), expected, rtol=1e-6)
-    only = load_artifacts(tiny_artifacts, ("gru",))
+    only = load_set(tiny_artifacts, ("gru",))
     assert set(only.predictors) == {"gru"}
     assert only.errors == {}
 
@@ -88,7 +88,7 @@ def test_tampered_model_file_is_refused_by_name(
     with pytest.raises(ArtifactError, match=rf"{file}: checksum mismatch"):
         verified_path(artifacts_copy, manifest.models[name].onnx)
 
-    loaded = load_artifacts(artifacts_copy)
+    loaded = load_set(artifacts_copy)
     assert set(loaded.predictors) == {other}
     assert file in loaded.errors[name]
     assert "checksum" in loaded.errors[name]
@@ -99,12 +99,12 @@ def test_tampered_model_file_is_refused_by_name(
 
 def test_model_file_of_the_other_backend_is_not_read(artifacts_copy: Path, corrupt: Callable[[Path], None]) -> None:
     corrupt(artifacts_copy / "lstm.keras")
-    assert load_artifacts(artifacts_copy, backend="onnx").errors == {}
+    assert load_set(artifacts_copy, backend="onnx").errors == {}
 
 
 def test_missing_model_file(artifacts_copy: Path) -> None:
     (artifacts_copy / "gru.onnx").unlink()
-    loaded = load_artifacts(artifacts_copy, ("gru", "lstm"))
+    loaded = load_set(artifacts_copy, ("gru", "lstm"))
     assert loaded.errors == {"gru": "gru.onnx is missing"}
     assert set(loaded.predictors) == {"lstm"}
 
@@ -112,7 +112,7 @@ def test_missing_model_file(artifacts_copy: Path) -> None:
 def test_unparsable_model_with_a_valid_checksum(artifacts_copy: Path, reseal: Callable[[Path, str], None]) -> None:
     (artifacts_copy / "lstm.onnx").write_bytes(b"not an onnx graph")
     reseal(artifacts_copy, "lstm.onnx")
-    loaded = load_artifacts(artifacts_copy, ("lstm",))
+    loaded = load_set(artifacts_copy, ("lstm",))
     assert "lstm.onnx" in loaded.errors["lstm"]
     assert "cannot be loaded by the onnx backend" in loaded.errors["lstm"]
     assert loaded.predictors == {}
@@ -122,14 +122,14 @@ def test_onnx_model_with_the_wrong_window_is_refused(artifacts_copy: Path) -> No
     raw = raw_manifest(artifacts_copy)
     raw["window"] = 21
     write_raw(artifacts_copy, raw)
-    loaded = load_artifacts(artifacts_copy, ("lstm",))
+    loaded = load_set(artifacts_copy, ("lstm",))
     assert "lstm.onnx" in loaded.errors["lstm"], loaded.errors
 
 
 def test_tampered_scaler_is_refused(artifacts_copy: Path, corrupt: Callable[[Path], None]) -> None:
     corrupt(artifacts_copy / "scaler.json")
     with pytest.raises(ArtifactError, match=r"scaler\.json: checksum mismatch"):
-        load_artifacts(artifacts_copy)
+        load_set(artifacts_copy)
 
 
 @pytest.mark.parametrize(("key", "factor"), [("data_max", 1.01), ("data_min", 0.99)])
@@ -146,7 +146,7 @@ def test_scaler_range_mismatch_is_refused(
     with pytest.raises(ArtifactError, match=r"scaler\.json: range .* does not match the manifest's training range"):
         load_scaler(artifacts_copy, manifest)
     with pytest.raises(ArtifactError, match="does not match"):
-        load_artifacts(artifacts_copy)
+        load_set(artifacts_copy)
 
 
 def test_scaler_with_invalid_parameters_is_refused(artifacts_copy: Path, reseal: Callable[[Path, str], None]) -> None:
@@ -156,7 +156,7 @@ def test_scaler_with_invalid_parameters_is_refused(artifacts_copy: Path, reseal:
     path.write_text(json.dumps(raw), encoding="utf-8")
     reseal(artifacts_copy, "scaler.json")
     with pytest.raises(ArtifactError, match=r"scaler\.json: invalid scaler parameters"):
-        load_artifacts(artifacts_copy)
+        load_set(artifacts_copy)
 
 
 def test_missing_manifest_and_directory(artifacts_copy: Path, tmp_path: Path) -> None:
@@ -164,7 +164,7 @@ def test_missing_manifest_and_directory(artifacts_copy: Path, tmp_path: Path) ->
         read_manifest(tmp_path / "nowhere")
     (artifacts_copy / MANIFEST_FILE).unlink()
     with pytest.raises(ArtifactError, match=r"manifest\.json is missing"):
-        load_artifacts(artifacts_copy)
+        load_set(artifacts_copy)
 
 
 @pytest.mark.parametrize(
@@ -194,6 +194,6 @@ def test_manifest_that_is_not_json(artifacts_copy: Path) -> None:
 
 
 def test_unknown_model_requested(tiny_artifacts: Path) -> None:
-    loaded = load_artifacts(tiny_artifacts, ("lstm", "tcn"))
+    loaded = load_set(tiny_artifacts, ("lstm", "tcn"))
     assert set(loaded.predictors) == {"lstm"}
     assert "tcn" in loaded.errors["tcn"]

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from forecast_core.bars import HIGH
 from forecast_core.checksums import sha256_file
-from forecast_core.ohlc.bars import HIGH
-from forecast_core.ohlc.loader import load_ohlc_set
+from forecast_core.loader import load_set
 from tests.conftest import REPO, SHARED_DATA
 
 COMMITTED = REPO / "artifacts" / "ohlc"
@@ -22,7 +22,7 @@ def check_metrics_reproduce(directory: Path, data: Path) -> None:
     from training.ohlc.data import load_bars
     from training.ohlc.dataset import periods, windows_at
 
-    loaded = load_ohlc_set(directory)
+    loaded = load_set(directory)
     manifest = loaded.manifest
     sources = {s.ticker: s for s in manifest.sources}
     entries = {**manifest.models}
@@ -48,7 +48,7 @@ def check_metrics_reproduce(directory: Path, data: Path) -> None:
 
 @needs_set
 def test_committed_set_loads_and_forecasts_fast() -> None:
-    loaded = load_ohlc_set(COMMITTED)
+    loaded = load_set(COMMITTED)
     assert loaded.errors == {}
     assert set(loaded.predictors) == {"lstm", "gru", "ensemble"}
     assert loaded.manifest.name == "ohlc"

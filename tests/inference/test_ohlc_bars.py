@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from forecast_core.ohlc.bars import (
+from forecast_core.bars import (
     CLOSE,
     COLUMNS,
     HIGH,

@@ -1,15 +1,13 @@
-"""OhlcPredictor and OhlcIntervalTable on stand-in backends (NumPy functions, no runtime needed)."""
+"""Predictor and IntervalTable on stand-in backends (NumPy functions, no runtime needed)."""
 
 from __future__ import annotations
-
-import time
 
 import numpy as np
 import pytest
 
-from forecast_core.ohlc.intervals import OhlcIntervalTable
-from forecast_core.ohlc.predictor import OhlcPredictor
-from forecast_core.predictor import DeadlineExceeded
+from forecast_core.bars import Bars
+from forecast_core.intervals import IntervalTable
+from forecast_core.predictor import DeadlineExceeded, Predictor
 from tests.inference.test_ohlc_bars import random_bars
 
 
@@ -28,9 +26,9 @@ class Linear:
 
 def test_predict_shapes_valid_bars_and_ensemble_mean() -> None:
     a, b = Linear(12, 0.5), Linear(12, -0.3)
-    pa = OhlcPredictor(name="a", version="1", backends=(a,))
-    pb = OhlcPredictor(name="b", version="1", backends=(b,))
-    ens = OhlcPredictor(name="ensemble", version="1+1", backends=(a, b), members=("a", "b"))
+    pa = Predictor(name="a", version="1", features=Bars(), backends=(a,))
+    pb = Predictor(name="b", version="1", features=Bars(), backends=(b,))
+    ens = Predictor(name="ensemble", version="1+1", features=Bars(), backends=(a, b), members=("a", "b"))
     windows = random_bars(5, 12)
     assert ens.window == 12
     assert ens.columns == ("open", "high", "low", "close")
@@ -40,16 +38,16 @@ def test_predict_shapes_valid_bars_and_ensemble_mean() -> None:
     assert np.all(out[:, 2] <= np.minimum(out[:, 0], out[:, 3]))
     assert np.all(np.maximum(out[:, 0], out[:, 3]) <= out[:, 1])
     # The ensemble averages in model units (log ratios): its bar is the geometric mean of the members'.
-    from forecast_core.ohlc.bars import to_relative
+    from forecast_core.bars import to_relative
 
     x, _ = to_relative(windows)
-    np.testing.assert_allclose(ens.predict_relative(x), (a.predict(x) + b.predict(x)) / 2, rtol=1e-6)
+    np.testing.assert_allclose(ens.raw(x), (a.predict(x) + b.predict(x)) / 2, rtol=1e-6)
     assert pa.forecast_many(windows, 7).shape == (5, 7, 4)
     np.testing.assert_allclose(pb.forecast(windows[0], 1)[0], pb.predict(windows[:1])[0], rtol=1e-9)
 
 
 def test_forecast_feeds_whole_bars_back_and_scales() -> None:
-    p = OhlcPredictor(name="a", version="1", backends=(Linear(8, 0.5),))
+    p = Predictor(name="a", version="1", features=Bars(), backends=(Linear(8, 0.5),))
     windows = random_bars(2, 8, seed=3)
     f1, f10 = p.forecast_many(windows, 30), p.forecast_many(windows * 10, 30)
     np.testing.assert_allclose(f10, f1 * 10, rtol=1e-5)
@@ -57,7 +55,7 @@ def test_forecast_feeds_whole_bars_back_and_scales() -> None:
 
 
 def test_bad_input_and_deadline() -> None:
-    p = OhlcPredictor(name="a", version="1", backends=(Linear(8, 0.5),))
+    p = Predictor(name="a", version="1", features=Bars(), backends=(Linear(8, 0.5),))
     with pytest.raises(ValueError, match="shape"):
         p.predict(np.ones((2, 8)))
     with pytest.raises(ValueError, match="positive"):
@@ -65,17 +63,18 @@ def test_bad_input_and_deadline() -> None:
     with pytest.raises(ValueError, match="horizon"):
         p.forecast_many(np.ones((1, 8, 4)), 0)
     with pytest.raises(DeadlineExceeded) as caught:
-        p.forecast_many(random_bars(1, 8), 50, deadline=time.monotonic() - 1)
+        p.forecast_many(random_bars(1, 8), 50, should_stop=lambda: True)
     assert caught.value.steps_done == 0
     assert caught.value.horizon == 50
     with pytest.raises(ValueError, match="disagree"):
-        OhlcPredictor(name="e", version="x", backends=(Linear(8, 1), Linear(9, 1)))
+        Predictor(name="e", version="x", features=Bars(), backends=(Linear(8, 1), Linear(9, 1)))
 
 
-def _table() -> OhlcIntervalTable:
+def _table() -> IntervalTable:
     q = [[0.5 + 0.1 * h + 0.01 * c for c in range(4)] for h in range(5)]
-    return OhlcIntervalTable(
+    return IntervalTable(
         method="test",
+        columns=["open", "high", "low", "close"],
         volatility_floor=0.002,
         scales=["volatility", "volatility", "price", "price", "volatility"],
         levels=[80, 95],
@@ -91,21 +90,21 @@ def test_interval_bounds_shapes_widths_and_json_round_trip(tmp_path: object) -> 
     table = _table()
     windows = random_bars(3, 20, seed=5)
     forecast = np.repeat(windows[:, -1:, :], 9, axis=1)
-    lower, upper = table.bounds("lstm", 80, forecast, windows)
+    lower, upper = table.bounds("lstm", 80, forecast, windows, Bars())
     assert lower.shape == upper.shape == (3, 9, 4)
     width = upper - lower
     assert np.all(np.diff(width, axis=1) >= -1e-12)  # never narrower at a longer horizon
     assert np.all(lower <= forecast)
     assert np.all(forecast <= upper)
-    lo95, up95 = table.bounds("lstm", 95, forecast, windows)
+    lo95, up95 = table.bounds("lstm", 95, forecast, windows, Bars())
     assert np.all(up95 - lo95 >= width)
     # Past the calibrated horizon widths grow like sqrt(h / H).
     half = table.half_widths("lstm", 80, 20)
     np.testing.assert_allclose(half[19], half[4] * np.sqrt(20 / 5))
-    again = OhlcIntervalTable.model_validate_json(table.model_dump_json())
+    again = IntervalTable.model_validate_json(table.model_dump_json())
     assert again == table
 
 
 def test_interval_table_refuses_bad_quantiles() -> None:
     with pytest.raises(ValueError, match="finite non-negative"):
-        OhlcIntervalTable.model_validate({**_table().model_dump(), "quantiles": {"lstm": {"80": [[1.0, 2.0]]}}})
+        IntervalTable.model_validate({**_table().model_dump(), "quantiles": {"lstm": {"80": [[1.0, 2.0]]}}})

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from forecast_core.loader import load_artifacts
+from forecast_core.loader import load_set
 from forecast_core.predictor import Predictor
 from tests.reliability.conftest import GOOD, start_client, wait_ready
 
@@ -22,7 +22,7 @@ JOIN_TIMEOUT = 180.0  # seconds for everything; a deadlock fails the test instea
 
 @pytest.fixture(scope="module")
 def reference(tiny_artifacts: Path) -> dict[str, Predictor]:
-    return load_artifacts(tiny_artifacts).predictors
+    return load_set(tiny_artifacts).predictors
 
 
 def distinct_window(k: int, total: int) -> np.ndarray:

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from forecast_core.loader import load_artifacts
+from forecast_core.loader import load_set
 from forecast_core.predictor import DeadlineExceeded, Predictor
 from service.core.config import Settings
 from tests.reliability.conftest import GOOD, check_error, start_client, wait_ready
@@ -34,7 +34,7 @@ class SlowBackend:
 
 @pytest.fixture(scope="module")
 def lstm(tiny_artifacts: Path) -> Predictor:
-    return load_artifacts(tiny_artifacts, ("lstm",)).predictors["lstm"]
+    return load_set(tiny_artifacts, ("lstm",)).predictors["lstm"]
 
 
 def test_setting_reads_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

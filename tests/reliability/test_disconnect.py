@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from forecast_core.loader import load_artifacts
+from forecast_core.loader import load_set
 from forecast_core.predictor import DeadlineExceeded as StepsDeadlineExceeded
 from service.dataplane import InferenceRequest
 from service.dataplane.admission import StopAt
@@ -47,7 +47,7 @@ class PausingBackend:
 
 
 def test_a_cancelled_deadline_stops_the_real_predictor_at_the_next_step(tiny_artifacts: Path) -> None:
-    predictor = load_artifacts(tiny_artifacts, ("lstm",)).predictors["lstm"]
+    predictor = load_set(tiny_artifacts, ("lstm",)).predictors["lstm"]
     cancelled = threading.Event()
     backend = PausingBackend(predictor.backends[0], STOP_AFTER)
     backend.release = cancelled  # the call that cancels is the one that resumes: no race possible

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from forecast_core.loader import load_artifacts
+from forecast_core.loader import load_set
 from tests.reliability.conftest import GOOD, check_error, reseal, start_client, wait_loaded
 
 MODELS = ("lstm", "gru", "ensemble")
@@ -161,7 +161,7 @@ def test_broken_artifacts_are_never_served(
 
 def test_one_broken_model_leaves_the_other_serving_correct_answers(artifacts_copy: Path, tiny_artifacts: Path) -> None:
     """require_all_models=False with lstm,gru, gru's file gone: lstm answers what an intact copy answers; gru 503."""
-    reference = load_artifacts(tiny_artifacts, ("lstm",)).predictors["lstm"]
+    reference = load_set(tiny_artifacts, ("lstm",)).predictors["lstm"]
     (artifacts_copy / "gru.onnx").unlink()
     client = start_client(artifacts_dir=artifacts_copy, models=("lstm", "gru"), require_all_models=False)
     try:

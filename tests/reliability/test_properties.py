@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from forecast_core.loader import load_artifacts
+from forecast_core.loader import load_set
 from forecast_core.predictor import Predictor
 from service.api.v1.schemas import FLOAT32_MAX, ForecastRequest, PredictRequest
 from tests.reliability.conftest import GOOD, W, check_error
@@ -66,7 +66,7 @@ def post(client: TestClient, path: str, body: Any) -> Any:
 @pytest.fixture(scope="module")
 def reference(tiny_artifacts: Path) -> dict[str, Predictor]:
     """Predictors loaded here, apart from the app's: the answers the served ones must equal."""
-    return load_artifacts(tiny_artifacts).predictors
+    return load_set(tiny_artifacts).predictors
 
 
 def first_bad_index(window: list[Any]) -> int | None:

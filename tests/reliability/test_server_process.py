@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from benchmarks.soak import soak, start_server
-from forecast_core.loader import load_artifacts
+from forecast_core.loader import load_set
 from tests.reliability.conftest import GOOD
 
 IN_FLIGHT = 20
@@ -42,7 +42,7 @@ def wait_all_arrived_some_running(url: str, count: int, timeout: float = 300.0) 
 @pytest.mark.slow
 def test_sigterm_lets_in_flight_requests_finish(tiny_artifacts: Path, tmp_path: Path) -> None:
     """20 concurrent 1500-step ensemble forecasts, SIGTERM once all are sent: all 200 and right, exit status 0."""
-    reference = load_artifacts(tiny_artifacts).predictors["ensemble"]
+    reference = load_set(tiny_artifacts).predictors["ensemble"]
     windows = [np.array(GOOD) * (1 + i / 50) for i in range(IN_FLIGHT)]
     # Neither the request deadline nor the shutdown window is under test: a busy machine must not turn
     # this test into a 504 or a reset connection.

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from forecast_core.ohlc.loader import load_ohlc_set
+from forecast_core.loader import load_set
 from service.core.config import Settings
 from tests.conftest import TINY_OHLC_WINDOW, TINY_WINDOW
 from tests.service.conftest import running_client
@@ -69,7 +69,7 @@ def test_predict_answers_one_valid_bar_per_window_equal_to_the_predictor(
     body = both.post("/v1/models/ohlc-ensemble/predict", json={"windows": windows}).json()
     assert body["model"] == "ohlc-ensemble"
     assert len(body["predictions"]) == 2
-    predictor = load_ohlc_set(tiny_ohlc_artifacts).predictors["ensemble"]
+    predictor = load_set(tiny_ohlc_artifacts).predictors["ensemble"]
     expected = predictor.predict(np.stack([as_array(w) for w in windows]))
     got = np.array([[bar[c] for c in COLUMNS] for bar in body["predictions"]])
     np.testing.assert_allclose(got, expected, rtol=1e-6)

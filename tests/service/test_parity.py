@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from forecast_core.loader import load_artifacts
+from forecast_core.loader import load_set
 from forecast_core.predictor import Predictor
 
 REL = 1e-5  # the contract: served prices equal the Keras model's within 1e-5 relative
@@ -219,7 +219,7 @@ def test_forecast_is_the_step_by_step_loop(
 
 
 def test_forecast_many_equals_one_forecast_per_origin(tiny_artifacts: Path, windows: np.ndarray) -> None:
-    predictor = load_artifacts(tiny_artifacts, ("lstm",)).predictors["lstm"]
+    predictor = load_set(tiny_artifacts, ("lstm",)).predictors["lstm"]
     origins = windows[::97]
     many = predictor.forecast_many(origins, 7)
     assert many.shape == (len(origins), 7)

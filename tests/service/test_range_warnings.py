@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from forecast_core.predictor import range_warnings
+from forecast_core.features import range_warnings
 
 BY = re.compile(r"by up to ([0-9.eE+-]+)")
 

@@ -15,7 +15,7 @@ import httpx
 import numpy as np
 import pytest
 
-from forecast_core.loader import load_artifacts
+from forecast_core.loader import load_set
 
 REPO = Path(__file__).resolve().parents[2]
 SERVE = REPO / ".venv" / "bin" / "forecast-serve"
@@ -71,7 +71,7 @@ def test_console_script_serves_and_stops_on_sigterm(tiny_artifacts: Path, window
             assert forecast.status_code == 200, forecast.text
             assert http.get("/metrics").status_code == 200
 
-        local = load_artifacts(tiny_artifacts).predictors
+        local = load_set(tiny_artifacts).predictors
         np.testing.assert_allclose(response.json()["predictions"], local["ensemble"].predict(batch), rtol=1e-9)
         np.testing.assert_allclose(forecast.json()["forecast"], local["lstm"].forecast(batch[0], 5), rtol=1e-9)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from forecast_core.features import ScaledColumn
 from forecast_core.intervals import IntervalTable
 from forecast_core.scaler import MinMaxScaling
 from forecast_core.windowing import origin_windows
@@ -24,7 +25,9 @@ def random_walk() -> np.ndarray:
 @pytest.fixture(scope="module")
 def calibrator(random_walk: np.ndarray) -> Calibrator:
     scaler = MinMaxScaling(data_min=float(random_walk.min()) - 50, data_max=float(random_walk.max()) + 50)
-    predictors = {"persistence": persistence_predictor(scaler, WINDOW)}
+    predictors = {
+        "persistence": persistence_predictor(ScaledColumn("High", scaler, (scaler.data_min, scaler.data_max)), WINDOW)
+    }
     return Calibrator(
         random_walk, predictors, max_horizon=10, volatility_floor=volatility_floor(random_walk, WINDOW, 100, 2000)
     )
@@ -42,9 +45,9 @@ def test_quantiles_match_the_known_process(calibrator: Calibrator) -> None:
     q = table.quantiles["persistence"]
     # Errors are N(0, h) and the window volatility estimates sigma = 1, so the half-width in sigma
     # units is z * sqrt(h): 1.2816 at 80 %, 1.96 at 95 %.
-    assert q["80"][0] == pytest.approx(1.2816, rel=0.1)
-    assert q["95"][0] == pytest.approx(1.96, rel=0.1)
-    assert q["80"][8] == pytest.approx(1.2816 * 3, rel=0.15)
+    assert q["80"][0][0] == pytest.approx(1.2816, rel=0.1)
+    assert q["95"][0][0] == pytest.approx(1.96, rel=0.1)
+    assert q["80"][8][0] == pytest.approx(1.2816 * 3, rel=0.15)
 
 
 def test_coverage_equals_a_direct_count(calibrator: Calibrator, random_walk: np.ndarray) -> None:
@@ -58,11 +61,11 @@ def test_coverage_equals_a_direct_count(calibrator: Calibrator, random_walk: np.
             rows = len(random_walk) - start - h + 1
             for i in range(rows):
                 last = windows[i, -1]  # persistence forecasts the last value at every step
-                half = table.half_widths("persistence", level, h)[-1]
+                half = table.half_widths("persistence", level, h)[-1, 0]
                 unit = last if h <= 5 else max(np.std(np.diff(windows[i])), table.volatility_floor * last)
                 half_width = max(
                     half * unit,
-                    *(table.half_widths("persistence", level, h)[k] * last for k in range(h)),
+                    *(table.half_widths("persistence", level, h)[k, 0] * last for k in range(h)),
                 )
                 inside += abs(random_walk[start + i + h - 1] - last) <= half_width
             assert measured[(h, level)].points == rows
@@ -78,7 +81,9 @@ def test_intervals_contain_the_forecast_and_widen(calibrator: Calibrator, random
     forecast = np.repeat(windows[:, -1:], 25, axis=1)  # 25 > max_horizon: extrapolated part included
     widths = {}
     for level in table.levels:
-        lower, upper = table.bounds("persistence", level, forecast, windows)
+        features = calibrator.predictors["persistence"].features
+        lower, upper = table.bounds("persistence", level, forecast[:, :, None], windows[:, :, None], features)
+        lower, upper = lower[:, :, 0], upper[:, :, 0]
         assert np.all(lower <= forecast)
         assert np.all(forecast <= upper)
         widths[level] = upper - lower
@@ -93,7 +98,7 @@ def test_table_round_trip_and_validation(calibrator: Calibrator, tmp_path) -> No
     table.save(path)
     assert IntervalTable.load(path) == table
     broken = table.model_dump()
-    broken["quantiles"]["persistence"]["80"] = [1.0]
+    broken["quantiles"]["persistence"]["80"] = [[1.0]]
     with pytest.raises(ValueError, match="need 10"):
         IntervalTable.model_validate(broken)
 
@@ -103,7 +108,9 @@ def test_the_calibration_length_is_chosen_on_validation_only(random_walk: np.nda
     from training.calibrate import CALIBRATION_CANDIDATES, choose_calibration_days
 
     scaler = MinMaxScaling(data_min=float(random_walk.min()) - 50, data_max=float(random_walk.max()) + 50)
-    predictors = {"persistence": persistence_predictor(scaler, WINDOW)}
+    predictors = {
+        "persistence": persistence_predictor(ScaledColumn("High", scaler, (scaler.data_min, scaler.data_max)), WINDOW)
+    }
     n_train, validation = 3000, 250
     chosen, scores = choose_calibration_days(random_walk, predictors, WINDOW, n_train, validation)
     assert chosen in scores

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from forecast_core.features import ScaledColumn
 from forecast_core.predictor import Predictor
 from forecast_core.scaler import MinMaxScaling
 from training.evaluate import drift_forecast, evaluate, point_metrics
@@ -39,7 +40,8 @@ def test_persistence_model_scores_like_persistence_baseline() -> None:
     rng = np.random.default_rng(1)
     values = 100 + np.cumsum(rng.normal(0, 1, 300))
     scaler = MinMaxScaling(data_min=float(values[:200].min()), data_max=float(values[:200].max()))
-    predictor = Predictor(name="last", version="1", scaler=scaler, backends=[LastValue(10)])
+    features = ScaledColumn("High", scaler, (scaler.data_min, scaler.data_max))
+    predictor = Predictor(name="last", version="1", features=features, backends=[LastValue(10)])
     result = evaluate(values, 200, {"last": predictor}, window=10)
     assert result["points"] == 100
     assert np.isclose(result["next_step"]["last"]["rmse"], result["next_step"]["persistence"]["rmse"], rtol=1e-5)

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecast_core.ohlc.bars import CLOSE, HIGH, LOW, OPEN
+from forecast_core.bars import CLOSE, HIGH, LOW, OPEN
 from tests.conftest import SHARED_DATA, synthetic_prices
 from training.data import DataError
 from training.ohlc.data import load_bars, resolve_inputs

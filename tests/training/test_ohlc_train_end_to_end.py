@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from forecast_core.loader import load_set
 from forecast_core.manifest import ArtifactError
-from forecast_core.ohlc.loader import load_ohlc_set
-from forecast_core.ohlc.manifest import read_ohlc_manifest
+from forecast_core.manifest_v2 import read_ohlc_manifest
 from tests.conftest import flip_bytes
 from tests.training.test_ohlc_data import ohlc_frame
 from training.train import main
@@ -50,7 +50,7 @@ def test_tiny_set_loads_and_predicts_valid_bars(tiny_ohlc: Path) -> None:
     bbb = next(s for s in manifest.sources if s.ticker == "BBB")
     assert len(bbb.repairs) == 1
     assert bbb.repairs[0].rule.startswith("Low")
-    loaded = load_ohlc_set(tiny_ohlc)
+    loaded = load_set(tiny_ohlc)
     assert loaded.errors == {}
     assert set(loaded.predictors) == {"lstm", "gru", "ensemble"}
     assert loaded.intervals is not None
@@ -61,7 +61,7 @@ def test_tiny_set_loads_and_predicts_valid_bars(tiny_ohlc: Path) -> None:
         assert bars.shape == (2, 4)
         assert np.all(bars[:, 2] <= bars[:, 1])
         assert p.forecast_many(window, 25).shape == (2, 25, 4)
-        lower, upper = loaded.intervals.bounds(p.name, 80, p.forecast_many(window, 25), window)
+        lower, upper = loaded.intervals.bounds(p.name, 80, p.forecast_many(window, 25), window, loaded.features)
         assert np.all(lower <= upper)
     ensemble = manifest.ensemble
     assert ensemble is not None
@@ -84,13 +84,13 @@ def test_a_broken_model_file_fails_alone(tiny_ohlc: Path, tmp_path: Path) -> Non
     copy = tmp_path / "set"
     shutil.copytree(tiny_ohlc, copy)
     flip_bytes(copy / "gru.onnx")
-    loaded = load_ohlc_set(copy)
+    loaded = load_set(copy)
     assert set(loaded.predictors) == {"lstm"}
     assert "checksum" in loaded.errors["gru"]
     assert "gru" in loaded.errors["ensemble"]
     (copy / "manifest.json").write_text('{"kind": "ohlc", "format_version": 1}')
     with pytest.raises(ArtifactError, match="format_version 1"):
-        load_ohlc_set(copy)
+        load_set(copy)
 
 
 def test_resume_reuses_networks_with_the_same_recipe(tiny_run: tuple[Path, Path], tmp_path: Path) -> None:
@@ -106,4 +106,4 @@ def test_resume_reuses_networks_with_the_same_recipe(tiny_run: tuple[Path, Path]
     assert main(args) == 0
     after = read_ohlc_manifest(copy)
     assert after.models["lstm"].keras.sha256 == before  # the same file, not a retrained one
-    assert load_ohlc_set(copy).errors == {}
+    assert load_set(copy).errors == {}

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from forecast_core.loader import load_artifacts
+from forecast_core.loader import load_set
 from forecast_core.manifest import read_manifest
 from tests.conftest import TINY_WINDOW, synthetic_prices, train_tiny
 from training.train import main
@@ -34,7 +34,7 @@ def test_tiny_run_writes_loadable_artifacts(tiny_artifacts: Path) -> None:
         assert entry.onnx_max_rel_error <= 1e-5
         assert entry.test_metrics is not None
         assert entry.test_metrics.rmse > 0
-    loaded = load_artifacts(tiny_artifacts)
+    loaded = load_set(tiny_artifacts)
     assert not loaded.errors
     assert set(loaded.predictors) == {"lstm", "gru", "ensemble"}
     window = synthetic_prices()["High"].to_numpy()[-TINY_WINDOW:]
@@ -48,7 +48,7 @@ def test_manifest_metrics_match_a_fresh_evaluation(tiny_artifacts: Path, synthet
     manifest = read_manifest(tiny_artifacts)
     series = load_prices(synthetic_csv)
     split = split_by_date(series, manifest.split.train_end, manifest.window)
-    result = evaluate(series.values, split.n_train, load_artifacts(tiny_artifacts).predictors, manifest.window)
+    result = evaluate(series.values, split.n_train, load_set(tiny_artifacts).predictors, manifest.window)
     for name, entry in manifest.models.items():
         assert entry.test_metrics is not None
         assert np.isclose(entry.test_metrics.rmse, result["next_step"][name]["rmse"], rtol=1e-9)

@@ -14,14 +14,13 @@ on the test period of each group (trained, held-out).
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from forecast_core.intervals import LEVELS, Scale
-from forecast_core.ohlc.bars import COLUMNS, log_volatility
-from forecast_core.ohlc.intervals import OhlcCoverage, OhlcIntervalTable
+from forecast_core.bars import COLUMNS, Bars, log_volatility
+from forecast_core.features import Scale
+from forecast_core.intervals import LEVELS, GroupCoverage, IntervalTable, conformal_quantile
 from training.ohlc.data import BarSeries
 from training.ohlc.evaluate import PeriodForecasts, actuals
 
@@ -33,10 +32,11 @@ CHOICE_LEVELS: tuple[int, ...] = (80, 95)
 Pairs = Sequence[tuple[BarSeries, PeriodForecasts, int]]
 
 
+BARS = Bars()
+
+
 def _unit(windows: np.ndarray, scale: Scale, floor: float) -> np.ndarray:
-    if scale == "price":
-        return windows[:, -1, 3]
-    return windows[:, -1, 3] * np.maximum(log_volatility(windows), floor)
+    return BARS.unit(windows, scale, floor)  # the served unit, so calibration measures what is served
 
 
 def _scores(
@@ -53,12 +53,6 @@ def _scores(
         ac.append(actual)
         us.append(unit)
     return np.concatenate(sc), np.concatenate(fs), np.concatenate(ac), np.concatenate(us)
-
-
-def conformal_quantile(scores: np.ndarray, level: int) -> np.ndarray:
-    m = len(scores)
-    k = min(m, math.ceil((m + 1) * level / 100.0))
-    return np.sort(scores, axis=0)[k - 1]
 
 
 def _halves(
@@ -100,7 +94,7 @@ def _accumulate_within_unit(q: np.ndarray, scales: list[Scale]) -> np.ndarray:
     return out
 
 
-def calibrate(calibration: Pairs, models: Sequence[str], period: tuple[str, str]) -> OhlcIntervalTable:
+def calibrate(calibration: Pairs, models: Sequence[str], period: tuple[str, str]) -> IntervalTable:
     vols = np.concatenate([log_volatility(pf.windows) for _, pf, _ in calibration])
     floor = float(np.percentile(vols, 1))
     # One unit per horizon for every model, chosen on the ensemble (the mean of the members).
@@ -116,7 +110,7 @@ def calibrate(calibration: Pairs, models: Sequence[str], period: tuple[str, str]
         for level in LEVELS:
             q = np.stack([conformal_quantile(s, level) for s in per_h])
             quantiles[model][str(level)] = _accumulate_within_unit(q, scales).tolist()
-    return OhlcIntervalTable(
+    return IntervalTable(
         method="split conformal, recursive rolling-origin backtest on the validation period pooled across training "
         "tickers; |error| / unit(window), unit per horizon the last close (price) or the last close times the std "
         "of daily log close changes in the window (volatility)",
@@ -126,20 +120,21 @@ def calibrate(calibration: Pairs, models: Sequence[str], period: tuple[str, str]
         max_horizon=MAX_HORIZON,
         calibration_start=period[0],
         calibration_end=period[1],
+        columns=list(COLUMNS),
         calibration_points=int(sum(len(pf.origins) for _, pf, _ in calibration)),
         quantiles=quantiles,
     )
 
 
 def _served_bounds(
-    table: OhlcIntervalTable, pairs: Pairs, model: str, h: int, level: int
+    table: IntervalTable, pairs: Pairs, model: str, h: int, level: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Actuals, forecasts and the bounds the service would answer at step ``h``, pooled over tickers."""
     acts, fs, lows, ups = [], [], [], []
     for series, pf, end in pairs:
         actual, mask = actuals(series, pf.origins, h, end)
         path = pf.forecasts[model][mask, :h]
-        lower, upper = table.bounds(model, level, path, pf.windows[mask])
+        lower, upper = table.bounds(model, level, path, pf.windows[mask], BARS)
         acts.append(actual)
         fs.append(path[:, h - 1])
         lows.append(lower[:, h - 1])
@@ -147,11 +142,11 @@ def _served_bounds(
     return np.concatenate(acts), np.concatenate(fs), np.concatenate(lows), np.concatenate(ups)
 
 
-def coverage(table: OhlcIntervalTable, groups: Mapping[str, Pairs]) -> OhlcIntervalTable:
+def coverage(table: IntervalTable, groups: Mapping[str, Pairs]) -> IntervalTable:
     """The table with its measured test coverage per model, group, column, horizon and level."""
-    out: dict[str, list[OhlcCoverage]] = {}
+    out: dict[str, list[GroupCoverage]] = {}
     for model in table.quantiles:
-        rows: list[OhlcCoverage] = []
+        rows: list[GroupCoverage] = []
         for group, pairs in groups.items():
             for h in COVERAGE_HORIZONS:
                 for level in table.levels:
@@ -159,7 +154,7 @@ def coverage(table: OhlcIntervalTable, groups: Mapping[str, Pairs]) -> OhlcInter
                     inside = (lower <= actual) & (actual <= upper)
                     for k, column in enumerate(COLUMNS):
                         rows.append(
-                            OhlcCoverage(
+                            GroupCoverage(
                                 group=group,
                                 column=column,
                                 horizon=h,

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from numpy.lib.stride_tricks import sliding_window_view
 
-from forecast_core.ohlc.bars import relative_targets, to_relative
+from forecast_core.bars import relative_targets, to_relative
 from training.data import DataError
 from training.ohlc.data import BarSeries
 

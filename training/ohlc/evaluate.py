@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from forecast_core.ohlc.bars import HIGH
-from forecast_core.ohlc.predictor import OhlcPredictor
+from forecast_core.bars import HIGH
+from forecast_core.predictor import Predictor
 from training.ohlc.data import BarSeries
 from training.ohlc.dataset import windows_at
 
@@ -31,7 +31,7 @@ class PeriodForecasts:
 
 
 def forecast_period(
-    series: BarSeries, start: int, end: int, predictors: Mapping[str, OhlcPredictor], window: int, horizon: int
+    series: BarSeries, start: int, end: int, predictors: Mapping[str, Predictor], window: int, horizon: int
 ) -> PeriodForecasts:
     origins = np.arange(start - 1, end - 1)
     windows = windows_at(series.bars, origins, window)

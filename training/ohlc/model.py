@@ -2,7 +2,7 @@
 
 The head starts at zero, so the untrained model predicts a flat bar at the last Close; it outputs
 the next bar in model units (percent log ratios to the last Close), decoded by
-``forecast_core.ohlc.bars.from_relative``. Built-in layers only (safe-mode loading, ONNX export).
+``forecast_core.bars.from_relative``. Built-in layers only (safe-mode loading, ONNX export).
 """
 
 from __future__ import annotations

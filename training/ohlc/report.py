@@ -78,18 +78,18 @@ def _best_ms(fn: Callable[[], object], repeats: int = 7) -> float:
 
 def speed_section(directory: Path, rounds: int = 7) -> list[str]:
     """The 251-step ensemble forecast, in process, beside the univariate set's, interleaved on the same machine."""
-    from forecast_core.ohlc.loader import load_ohlc_set
+    from forecast_core.loader import load_set
 
-    ensemble = load_ohlc_set(directory).predictors["ensemble"]
+    ensemble = load_set(directory).predictors["ensemble"]
     rng = np.random.default_rng(0)
     close = 150 * np.exp(np.cumsum(rng.normal(0, 0.01, ensemble.window)))
     window = np.stack([close, close * 1.01, close * 0.99, close], axis=1)[None]
     univariate = directory.parent / "ibm-high"
     uni = None
     if (univariate / "manifest.json").is_file():
-        from forecast_core.loader import load_artifacts
+        from forecast_core.loader import load_set
 
-        uni = load_artifacts(univariate).predictors["ensemble"]
+        uni = load_set(univariate).predictors["ensemble"]
     ohlc_ms, uni_ms = [], []
     # Interleaved rounds, so both see the same background load; the shared machine is rarely quiet.
     for _ in range(rounds):

@@ -13,12 +13,12 @@ from typing import Any
 
 import numpy as np
 
+from forecast_core.bars import HIGH, Bars
 from forecast_core.checksums import sha256_file
+from forecast_core.intervals import INTERVALS_FILE as OHLC_INTERVALS_FILE
 from forecast_core.manifest import FileRef, Metrics
-from forecast_core.ohlc.bars import HIGH
-from forecast_core.ohlc.intervals import OHLC_INTERVALS_FILE
-from forecast_core.ohlc.manifest import GroupMetrics, OhlcManifest
-from forecast_core.ohlc.predictor import OhlcPredictor
+from forecast_core.manifest_v2 import GroupMetrics, OhlcManifest
+from forecast_core.predictor import Predictor
 from training.ohlc.baselines import PersistenceBars, RidgeBars
 from training.ohlc.calibrate import MAX_HORIZON, calibrate, coverage
 from training.ohlc.data import BarSeries
@@ -44,7 +44,7 @@ def _group_metrics(group: str, tickers: list[str], per_ticker: dict[str, Any], m
 def score_set(
     out: Path,
     manifest: OhlcManifest,
-    served: dict[str, OhlcPredictor],
+    served: dict[str, Predictor],
     series: list[BarSeries],
     data: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
     args: argparse.Namespace,
@@ -54,8 +54,10 @@ def score_set(
     log.info("ridge: alpha %g chosen on validation (MSE by alpha %s)", ridge.alpha, ridge_scores)
     everyone = {
         **served,
-        "ridge": OhlcPredictor(name="ridge", version="ridge", backends=(ridge,)),
-        "persistence": OhlcPredictor(name="persistence", version="persistence", backends=(PersistenceBars(window),)),
+        "ridge": Predictor(name="ridge", version="ridge", features=Bars(), backends=(ridge,)),
+        "persistence": Predictor(
+            name="persistence", version="persistence", features=Bars(), backends=(PersistenceBars(window),)
+        ),
     }
     held = set(manifest.held_out)
     groups: dict[str, list[str]] = {"trained": [], "held_out": []}

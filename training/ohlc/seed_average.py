@@ -11,10 +11,11 @@ from typing import Any
 
 import numpy as np
 
+from forecast_core.bars import HIGH, Bars
 from forecast_core.checksums import sha256_file
-from forecast_core.ohlc.bars import HIGH
-from forecast_core.ohlc.loader import load_ohlc_set
-from forecast_core.ohlc.predictor import OhlcPredictor
+from forecast_core.loader import load_set
+from forecast_core.manifest_v2 import OhlcManifest
+from forecast_core.predictor import Predictor
 from training.ohlc.data import load_bars
 from training.ohlc.dataset import periods
 from training.ohlc.evaluate import forecast_period, group_summary, score_ticker
@@ -22,10 +23,11 @@ from training.ohlc.evaluate import forecast_period, group_summary, score_ticker
 
 def seed_average(sets: list[Path], data: Path) -> dict[str, Any] | None:
     """Group summaries of the all-member mean on the test period; None if a data file is missing or changed."""
-    loaded = [load_ohlc_set(d) for d in sets]
+    loaded = [load_set(d) for d in sets]
     manifest = loaded[0].manifest
+    assert isinstance(manifest, OhlcManifest), manifest
     backends = tuple(b for s in loaded for k in sorted(s.manifest.models) for b in s.predictors[k].backends)
-    average = OhlcPredictor(name="seed-average", version="", backends=backends)
+    average = Predictor(name="seed-average", version="", features=Bars(), backends=backends)
     per_ticker: dict[str, Any] = {}
     groups: dict[str, list[str]] = {"trained": [], "held_out": []}
     for source in manifest.sources:

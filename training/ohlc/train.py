@@ -23,12 +23,12 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from forecast_core.bars import COLUMNS
 from forecast_core.checksums import sha256_file
+from forecast_core.intervals import INTERVALS_FILE as OHLC_INTERVALS_FILE
+from forecast_core.loader import load_set
 from forecast_core.manifest import EVALUATION_FILE, FileRef
-from forecast_core.ohlc.bars import COLUMNS
-from forecast_core.ohlc.intervals import OHLC_INTERVALS_FILE
-from forecast_core.ohlc.loader import load_ohlc_set
-from forecast_core.ohlc.manifest import (
+from forecast_core.manifest_v2 import (
     OHLC_FORMAT_VERSION,
     OHLC_KIND,
     OhlcDataSource,
@@ -227,7 +227,7 @@ def run(
         ensemble=OhlcEnsembleEntry(members=list(kinds)) if len(kinds) > 1 else None,
     )  # fmt: skip
     manifest.save(out)
-    loaded = load_ohlc_set(out)  # score what will be served: the ONNX files through the service's loader
+    loaded = load_set(out)  # score what will be served: the ONNX files through the service's loader
     if loaded.errors:
         raise RuntimeError(f"freshly written artifacts do not load: {loaded.errors}")
     evaluation, manifest = score_set(out, manifest, loaded.predictors, series, data, args)

@@ -13,7 +13,7 @@ from service.dataplane import InferenceRequest, InferenceResult, InvalidInput, M
 
 def _row(window: list[float] | OhlcWindow, card: ModelCard, where: str) -> np.ndarray:
     """One window as the model's input array, or a 422 naming what does not fit."""
-    if card.kind == "univariate":
+    if len(card.inputs) == 1:  # a one-column model takes a plain list
         if isinstance(window, OhlcWindow):
             raise InvalidInput(
                 where, "array", f"model {card.name!r} takes a list of {card.window} prices, not columns", "a list"
@@ -51,7 +51,7 @@ def _row(window: list[float] | OhlcWindow, card: ModelCard, where: str) -> np.nd
 def _locator(field: str, card: ModelCard, single: bool) -> Any:
     def locate(index: tuple[int, ...]) -> str:
         row = "" if single else f"[{index[0]}]"
-        if card.kind == "univariate":
+        if len(card.inputs) == 1:  # a one-column model takes a plain list
             return f"{field}{row}[{index[1]}]"
         return f"{field}{row}.{card.inputs[index[2]]}[{index[1]}]"
 

@@ -1,20 +1,22 @@
-"""The OHLC set's manifest (``format_version`` 2, ``kind`` "ohlc"): schema and reading.
+"""The bars set's manifest (``format_version`` 2, ``kind`` "ohlc"): schema and reading.
 
 Like the univariate manifest it lists every file the service reads with its SHA-256. It also says
 what the models learnt from: each source file with the bars that were repaired, the split, the
 held-out tickers, and the test metrics per model on the held-out group, which the committed models
-must reproduce. The service picks this reader when ``manifest.json`` has ``"kind": "ohlc"``.
+must reproduce. :func:`forecast_core.loader.read_set_manifest` picks this schema by ``format_version``.
 """
 
 from __future__ import annotations
 
 from datetime import date, datetime
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from forecast_core.bars import COLUMNS, Bars
 from forecast_core.manifest import (
+    ENSEMBLE,
     MANIFEST_FILE,
     ArtifactError,
     FileRef,
@@ -111,6 +113,42 @@ class OhlcManifest(_Strict):
 
     def save(self, directory: Path) -> Path:
         return save_manifest(self, directory)
+
+    # What the one loader and card builder read of every manifest (manifest.py has the same).
+    def served_name(self, key: str) -> str:
+        """Served names carry the set's name (``ohlc-lstm``), so they never clash with another set's."""
+        return f"{self.name}-{key}"
+
+    def features(self, directory: Path) -> Bars:
+        if tuple(self.columns) != COLUMNS:
+            raise ArtifactError(f"{MANIFEST_FILE}: columns {self.columns} are not {list(COLUMNS)}")
+        return Bars()
+
+    def network_description(self, entry: NetworkEntry) -> str:
+        return (
+            f"global {entry.kind.upper()} on {self.window}-day OHLC windows relative to the last close, "
+            f"recipe {entry.recipe}"
+        )
+
+    def card_facts(self) -> dict[str, Any]:
+        trained = [s for s in self.sources if not s.held_out] or self.sources
+        return {
+            "target_column": "Open,High,Low,Close",
+            "training_dates": (min(s.first_date for s in trained), self.split.train_end),
+            "extra": {"held_out_tickers": list(self.held_out), "trained_tickers": [s.ticker for s in trained]},
+        }
+
+    def test_facts(self, key: str) -> dict[str, Any]:
+        entry = self.ensemble if key == ENSEMBLE else self.models.get(key)
+        group = entry.test_metrics if entry is not None else None
+        if group is None:
+            return {"test_metrics": None}
+        out = {
+            "high_rmse_ratio_median": group.high_rmse_ratio_median,
+            "high_rmse_ratio_max": group.high_rmse_ratio_max,
+        }
+        out.update({f"recursive_h{h}_ratio_median": v for h, v in group.recursive_ratio_median.items()})
+        return {"test_metrics": out}
 
 
 def read_ohlc_manifest(directory: Path) -> OhlcManifest:

@@ -14,9 +14,14 @@ Low <= min(Open, Close) and max(Open, Close) <= High.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
+from forecast_core.features import MIN_VOLATILITY, FeatureSet, Recursion, Scale, register
+
 COLUMNS: tuple[str, ...] = ("open", "high", "low", "close")
+CSV_COLUMNS: tuple[str, ...] = ("Open", "High", "Low", "Close")
 OPEN, HIGH, LOW, CLOSE = range(4)
 UNITS = 100.0  # model units per unit of natural-log ratio
 
@@ -95,3 +100,77 @@ class RecursionBuffer:
     def forecast(self) -> np.ndarray:
         """The predicted bars so far in prices, shape (n, steps, 4)."""
         return np.exp(self.logs[:, self.window : self.window + self.steps])
+
+
+def implausible_lows(bars: np.ndarray) -> np.ndarray:
+    """Where a bar's Low is at or below 0 or under half of min(Open, Close): a misprint in real data.
+
+    The one rule for both halves: training repairs such a Low (``training/ohlc/data.py``), serving warns.
+    """
+    x = np.asarray(bars, dtype=np.float64)
+    low, body_low = x[..., LOW], np.minimum(x[..., OPEN], x[..., CLOSE])
+    return (low <= 0) | (low < 0.5 * body_low)
+
+
+def bar_warnings(windows: np.ndarray) -> list[str]:
+    """Bars that are not consistent (real data has them): said, not refused."""
+    out: list[str] = []
+    w = np.asarray(windows, dtype=np.float64)
+    low_above_high = w[..., LOW] > w[..., HIGH]  # (windows, steps)
+    outside = (np.minimum(w[..., OPEN], w[..., CLOSE]) < w[..., LOW]) | (
+        np.maximum(w[..., OPEN], w[..., CLOSE]) > w[..., HIGH]
+    )
+    far_low = implausible_lows(w)
+    # Whole-batch passes first; only windows with a bad bar are looked at one by one.
+    for i in np.flatnonzero((low_above_high | outside | far_low).any(axis=1)).tolist():
+        label = f"window {i}" if len(w) > 1 else "window"
+        crossed, off, far = np.flatnonzero(low_above_high[i]), np.flatnonzero(outside[i]), np.flatnonzero(far_low[i])
+        if crossed.size:
+            out.append(
+                f"{label}: {crossed.size} bar(s) with the low above the high "
+                f"(first at position {int(crossed[0])}); the forecast may be unreliable"
+            )
+        if off.size:
+            out.append(
+                f"{label}: {off.size} bar(s) with the open or close outside [low, high] "
+                f"(first at position {int(off[0])})"
+            )
+        if far.size:
+            out.append(
+                f"{label}: {far.size} bar(s) with the low under half of min(open, close) "
+                f"(first at position {int(far[0])}), which training repairs as a misprint; "
+                "the forecast may be unreliable"
+            )
+    return out
+
+
+@register("bars-log-ratio")
+class Bars(FeatureSet):
+    """Daily Open/High/Low/Close bars as log ratios to the window's last Close (scale-free: any ticker)."""
+
+    columns = COLUMNS
+    csv_columns = CSV_COLUMNS
+    network_features = len(COLUMNS)
+
+    def encode(self, windows: np.ndarray) -> tuple[np.ndarray, Any]:
+        return to_relative(windows)
+
+    def decode(self, raw: np.ndarray, context: Any) -> np.ndarray:
+        return from_relative(raw, context)
+
+    def recursion(self, windows: np.ndarray, horizon: int) -> Recursion:
+        return RecursionBuffer(windows, horizon)
+
+    def unit(self, windows: np.ndarray, scale: Scale, floor: float) -> np.ndarray:
+        w = np.asarray(windows, dtype=np.float64)
+        if scale == "price":
+            return w[:, -1, CLOSE]
+        return w[:, -1, CLOSE] * np.maximum(log_volatility(w), max(floor, MIN_VOLATILITY))
+
+    def validate(self, windows: np.ndarray) -> None:
+        # Log ratios need positive prices; the API refuses them earlier with a 422.
+        if not (np.all(windows > 0) and np.all(np.isfinite(windows))):
+            raise ValueError("prices must be positive and finite")
+
+    def warnings(self, windows: np.ndarray) -> list[str]:
+        return bar_warnings(windows)
