@@ -1,1 +1,1 @@
-"""The forecast_client package on its own: imports, size, and the deprecated service.client."""
+"""The forecast_client package on its own: imports and size."""

@@ -1,15 +1,11 @@
-"""``forecast_client`` as a package of its own: its imports, its size, and the deprecated ``service.client``."""
+"""``forecast_client`` as a package of its own: its imports and its size."""
 
 from __future__ import annotations
 
 import ast
-import importlib
 import subprocess
 import sys
-import warnings
 from pathlib import Path
-
-import pytest
 
 import forecast_client
 
@@ -56,21 +52,3 @@ def test_no_name_shadows_pydantics_validation_error() -> None:
 def test_every_public_name_is_exported() -> None:
     for name in forecast_client.__all__:
         assert getattr(forecast_client, name) is not None
-
-
-def test_service_client_is_a_deprecated_re_export() -> None:
-    sys.modules.pop("service.client", None)
-    with pytest.warns(DeprecationWarning, match="forecast_client"):
-        legacy = importlib.import_module("service.client")
-    assert legacy.ValidationError is forecast_client.InvalidInputError
-    for name in forecast_client.__all__:
-        assert getattr(legacy, name) is getattr(forecast_client, name), name
-    assert set(legacy.__all__) == {*forecast_client.__all__, "ValidationError"}
-
-
-def test_catching_the_old_name_catches_the_new_error() -> None:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        from service.client import ValidationError
-    with pytest.raises(ValidationError):
-        raise forecast_client.InvalidInputError(422, "validation_error", "bad")

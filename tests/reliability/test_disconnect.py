@@ -7,8 +7,10 @@ known to be part way; every wait has a cause (an event), none a duration.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +22,6 @@ from fastapi.testclient import TestClient
 from forecast_core.loader import load_set
 from forecast_core.predictor import DeadlineExceeded as StepsDeadlineExceeded
 from service.dataplane import InferenceRequest
-from service.dataplane.admission import StopAt
 from service.dataplane.errors import ClientDisconnected
 from tests.reliability.conftest import GOOD, start_client, wait_ready
 
@@ -51,7 +52,7 @@ def test_a_cancelled_deadline_stops_the_real_predictor_at_the_next_step(tiny_art
     cancelled = threading.Event()
     backend = PausingBackend(predictor.backends[0], STOP_AFTER)
     backend.release = cancelled  # the call that cancels is the one that resumes: no race possible
-    stepping = type(predictor)(name="lstm", version="1", scaler=predictor.scaler, backends=[backend])
+    stepping = dataclasses.replace(predictor, backends=[backend])
 
     def cancel_when_paused() -> None:
         assert backend.paused.wait(WAIT)
@@ -59,11 +60,26 @@ def test_a_cancelled_deadline_stops_the_real_predictor_at_the_next_step(tiny_art
 
     threading.Thread(target=cancel_when_paused, daemon=True).start()
     with pytest.raises(StepsDeadlineExceeded) as info:
-        stepping.forecast(np.array(GOOD), HORIZON, StopAt(float("inf"), cancelled))
+        stepping.forecast(np.array(GOOD), HORIZON, cancelled.is_set)
     assert info.value.steps_done == STOP_AFTER == backend.calls
-    # Uncancelled, it is the plain deadline: same answer as no deadline at all.
-    far = StopAt(float("inf"), threading.Event())
-    np.testing.assert_array_equal(predictor.forecast(np.array(GOOD), 20, far), predictor.forecast(np.array(GOOD), 20))
+    # Never told to stop: the same answer as with no stop rule at all.
+    never = threading.Event().is_set
+    np.testing.assert_array_equal(predictor.forecast(np.array(GOOD), 20, never), predictor.forecast(np.array(GOOD), 20))
+
+
+class UntilStopped:
+    """An Event-like release for :class:`PausingBackend`: set once the forecast's stop rule says stop."""
+
+    def __init__(self, should_stop: Any) -> None:
+        self.should_stop = should_stop
+
+    def wait(self, timeout: float) -> bool:
+        give_up = time.monotonic() + timeout
+        while time.monotonic() < give_up:
+            if self.should_stop():
+                return True
+            time.sleep(0.001)  # a bounded wait for a cause (the cancellation), not an ordering sleep
+        return False
 
 
 @pytest.fixture
@@ -73,16 +89,14 @@ def served_gru(tiny_artifacts: Path) -> Iterator[tuple[TestClient, PausingBacken
         wait_ready(client)
         model = client.app.state.dataplane.registry.get("gru")  # type: ignore[attr-defined]
         backend = PausingBackend(model.predictor.backends[0], STOP_AFTER)
-        model.predictor = type(model.predictor)(
-            name="gru", version=model.predictor.version, scaler=model.predictor.scaler, backends=[backend]
-        )
+        model.predictor = dataclasses.replace(model.predictor, backends=[backend])
         original = model.forecast
 
-        def forecast(x: np.ndarray, horizon: int, deadline: float | None) -> np.ndarray:
-            # The paused call resumes once the dataplane has marked the request cancelled.
-            assert isinstance(deadline, StopAt)
-            backend.release = deadline.cancelled
-            return original(x, horizon, deadline)
+        def forecast(x: np.ndarray, horizon: int, should_stop: Any) -> np.ndarray:
+            # The paused call resumes once the dataplane's stop rule says stop (the request was cancelled).
+            assert should_stop is not None
+            backend.release = UntilStopped(should_stop)  # type: ignore[assignment]
+            return original(x, horizon, should_stop)
 
         model.forecast = forecast
         yield client, backend
