@@ -75,9 +75,8 @@ def model_features(model: Any) -> int | None:
 def build_onnx(model: Any, window: int) -> onnx.ModelProto:
     """Translate ``model`` to an ONNX graph.
 
-    Two input layouts: univariate (batch, window) -> (batch, 1), as built by
-    :func:`training.models.build_model`, and multi-feature (batch, window, k) -> (batch, m), as built
-    by :func:`training.ohlc.model.build_ohlc_model` (the OHLC set: k = m = 4).
+    Two input layouts, both built by :func:`training.models.build_model`: one column (batch, window) ->
+    (batch, 1), and several (batch, window, k) -> (batch, k) (the OHLC set: k = 4).
     """
     features = model_features(model)
     for layer in model.layers:

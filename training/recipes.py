@@ -1,11 +1,12 @@
-"""Training recipes: the reference notebook's (``seed``) and ours (``default``)."""
+"""Training recipes: the IBM set's, the reference notebook's (``seed``) and ours (``default``), and the
+OHLC set's (:class:`OhlcRecipe`); each says which :class:`~training.models.Network` it builds."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
-ModelKind = Literal["lstm", "gru"]
+from training.models import Head, ModelKind, Network
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,31 @@ class ModelRecipe:
         params = asdict(self)
         params["units"] = list(self.units)
         return params
+
+    def network(self, kind: ModelKind, window: int) -> Network:
+        head: Head = "residual" if self.residual else "dense"
+        return Network(
+            kind, window, None, self.units, self.dropout, head, self.optimizer, self.learning_rate, self.momentum
+        )
+
+
+@dataclass(frozen=True)
+class OhlcRecipe:
+    """One recurrent layer over the bars and a zero-started head; early-stopped on the validation windows."""
+
+    units: int = 32
+    dropout: float = 0.0
+    learning_rate: float = 1e-3
+    batch_size: int = 256
+    # An epoch cap and a short patience keep one network to about 5 CPU-minutes on 2 cores.
+    epochs: int = 15
+    patience: int = 3
+
+    def hyperparameters(self) -> dict[str, str | int | float | bool | list[int] | None]:
+        return dict(asdict(self))
+
+    def network(self, kind: ModelKind, window: int, features: int) -> Network:
+        return Network(kind, window, features, (self.units,), self.dropout, "zero", "adam", self.learning_rate)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,6 @@ import json
 import logging
 import shlex
 import sys
-import time
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -135,47 +134,20 @@ def _recipe_for(args: argparse.Namespace, kind: ModelKind) -> ModelRecipe:
     return recipe
 
 
-def fit_model(
+def fit_network(
     kind: ModelKind, recipe: ModelRecipe, x: np.ndarray, y: np.ndarray, window: int, seed: int, verbose: int
 ) -> tuple[Any, dict[str, Any]]:
     """Train one network; with ``validation_days`` the last windows steer early stopping."""
-    import keras
+    from training.models import fit_model
 
-    from training.models import build_model
-
-    keras.utils.set_random_seed(seed)
-    model = build_model(kind, recipe, window)
-    callbacks: list[Any] = []
     validation = None
     if recipe.validation_days:
-        x, x_val = x[: -recipe.validation_days], x[-recipe.validation_days :]
-        y, y_val = y[: -recipe.validation_days], y[-recipe.validation_days :]
-        validation = (x_val, y_val)
-        callbacks.append(
-            keras.callbacks.EarlyStopping(monitor="val_loss", patience=recipe.patience, restore_best_weights=True)
-        )
-    log.info("training %s: %d windows, %d parameters, %s", kind, len(x), model.count_params(), recipe)
-    started = time.perf_counter()
-    history = model.fit(
-        x,
-        y,
-        epochs=recipe.epochs,
-        batch_size=recipe.batch_size,
-        validation_data=validation,
-        callbacks=callbacks,
-        verbose=verbose,
-        shuffle=True,
-    )
-    seconds = time.perf_counter() - started
-    info: dict[str, Any] = {
-        "train_seconds": round(seconds, 1),
-        "epochs_run": len(history.history["loss"]),
-        "final_loss": float(history.history["loss"][-1]),
-    }
-    if validation is not None:
-        info["best_val_loss"] = float(min(history.history["val_loss"]))
-    log.info("trained %s in %.1f s (%d epochs)", kind, seconds, info["epochs_run"])
-    return model, info
+        days = recipe.validation_days
+        x, y, validation = x[:-days], y[:-days], (x[-days:], y[-days:])
+    return fit_model(
+        recipe.network(kind, window), x, y, validation,
+        epochs=recipe.epochs, batch_size=recipe.batch_size, patience=recipe.patience, seed=seed, verbose=verbose,
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -241,7 +213,7 @@ def run(args: argparse.Namespace, prepared: Prepared | None = None) -> Path:
     entries: dict[str, ModelEntry] = {}
     fit_info: dict[str, dict[str, Any]] = {}
     for kind in kinds:
-        model, fit_info[kind] = fit_model(kind, recipes[kind], x, y, args.window, args.seed, args.verbose)
+        model, fit_info[kind] = fit_network(kind, recipes[kind], x, y, args.window, args.seed, args.verbose)
         keras_path, onnx_path = out / f"{kind}.keras", out / f"{kind}.onnx"
         model.save(keras_path)
         error = export_onnx(model, onnx_path, args.window)

@@ -63,7 +63,7 @@ def test_origin_windows_end_before_each_target(n: int, window: int, data: st.Dat
 
 @pytest.mark.parametrize(
     ("series", "window", "match"),
-    [(np.ones((3, 3)), 2, "one-dimensional"), (np.ones(5), 0, "at least 1"), (np.ones(5), 5, "too short")],
+    [(np.ones((3, 3, 3)), 2, r"\(n,\) or \(n, columns\)"), (np.ones(5), 0, "at least 1"), (np.ones(5), 5, "too short")],
 )
 def test_make_windows_refuses(series: np.ndarray, window: int, match: str) -> None:
     with pytest.raises(ValueError, match=match):
@@ -73,3 +73,19 @@ def test_make_windows_refuses(series: np.ndarray, window: int, match: str) -> No
 def test_origin_windows_refuses_a_start_without_history() -> None:
     with pytest.raises(ValueError, match="history"):
         origin_windows(np.arange(10.0), 5, 4)
+
+
+def test_a_multi_column_series_is_windowed_row_by_row_like_a_one_column_one() -> None:
+    rows = np.arange(40, dtype=np.float64).reshape(20, 2) ** 1.5
+    x, y = make_windows(rows, 5)
+    assert x.shape == (15, 5, 2)
+    assert y.shape == (15, 2)
+    for i in range(15):
+        np.testing.assert_array_equal(x[i], rows[i : i + 5])
+        np.testing.assert_array_equal(y[i], rows[i + 5])
+    # Each column windowed alone gives the same numbers: one code path for any number of columns.
+    for c in range(2):
+        alone, target = make_windows(rows[:, c], 5)
+        np.testing.assert_array_equal(x[:, :, c], alone)
+        np.testing.assert_array_equal(y[:, c], target)
+    np.testing.assert_array_equal(origin_windows(rows, 5, 5), x)

@@ -10,8 +10,9 @@ import onnxruntime as ort
 import pytest
 
 from forecast_core.backends import open_backend
-from training.ohlc.model import OhlcRecipe, build_ohlc_model
+from training.models import build_model
 from training.onnx_export import check_windows, export_onnx, max_rel_error
+from training.recipes import OhlcRecipe
 
 
 def _randomize(model: keras.Model, seed: int) -> None:
@@ -25,7 +26,7 @@ def _randomize(model: keras.Model, seed: int) -> None:
 @pytest.mark.parametrize("kind", ["lstm", "gru"])
 @pytest.mark.parametrize(("units", "window"), [(3, 5), (16, 30)])
 def test_onnx_equals_keras_multi_feature(kind: str, units: int, window: int, tmp_path: Path) -> None:
-    model = build_ohlc_model(kind, OhlcRecipe(units=units), window)  # type: ignore[arg-type]
+    model = build_model(OhlcRecipe(units=units).network(kind, window, 4))  # type: ignore[arg-type]
     _randomize(model, seed=units + window)
     path = tmp_path / "m.onnx"
     assert export_onnx(model, path, window) <= 1e-5
@@ -47,7 +48,7 @@ def test_onnx_equals_keras_multi_feature(kind: str, units: int, window: int, tmp
 
 
 def test_onnx_backend_refuses_a_mismatched_model(tmp_path: Path) -> None:
-    model = build_ohlc_model("gru", OhlcRecipe(units=2), 6)
+    model = build_model(OhlcRecipe(units=2).network("gru", 6, 4))
     path = tmp_path / "m.onnx"
     export_onnx(model, path, 6)
     with pytest.raises(ValueError, match="does not match"):

@@ -34,7 +34,7 @@ def test_onnx_equals_keras(kind: str, units: tuple[int, ...], residual: bool, wi
     recipe = ModelRecipe(
         units=units, dropout=0.2, optimizer="adam", learning_rate=1e-3, epochs=1, batch_size=8, residual=residual
     )
-    model = build_model(kind, recipe, window)  # type: ignore[arg-type]
+    model = build_model(recipe.network(kind, window))  # type: ignore[arg-type]
     _randomize(model, seed=len(units) + window)
     path = tmp_path / "m.onnx"
     error = export_onnx(model, path, window)
@@ -49,9 +49,8 @@ def test_onnx_equals_keras(kind: str, units: tuple[int, ...], residual: bool, wi
 
 def test_gate_order_matters() -> None:
     """A broken gate mapping (Keras order copied as-is) would be caught by the check."""
-    model = build_model(
-        "lstm", ModelRecipe(units=(4,), dropout=0.0, optimizer="adam", learning_rate=1e-3, epochs=1, batch_size=8), 6
-    )
+    recipe = ModelRecipe(units=(4,), dropout=0.0, optimizer="adam", learning_rate=1e-3, epochs=1, batch_size=8)
+    model = build_model(recipe.network("lstm", 6))
     _randomize(model, seed=3)
     proto = build_onnx(model, 6)
     w = next(i for i in proto.graph.initializer if i.name == "W0")

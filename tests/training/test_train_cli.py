@@ -161,8 +161,8 @@ def test_test_start_and_train_end_exclude_each_other(capsys: pytest.CaptureFixtu
 def test_ohlc_help_defaults_are_the_recipes() -> None:
     from dataclasses import asdict
 
-    from training.ohlc.model import OhlcRecipe
     from training.ohlc.train import RECIPE_DEFAULTS
+    from training.recipes import OhlcRecipe
 
     recipe = asdict(OhlcRecipe())
     assert {k: recipe[k] for k in RECIPE_DEFAULTS} == RECIPE_DEFAULTS

@@ -14,9 +14,9 @@ from datetime import date
 
 import numpy as np
 import pandas as pd
-from numpy.lib.stride_tricks import sliding_window_view
 
 from forecast_core.bars import relative_targets, to_relative
+from forecast_core.windowing import windows_at
 from training.data import DataError
 from training.ohlc.data import BarSeries
 
@@ -52,12 +52,6 @@ def periods(series: BarSeries, train_end: date, window: int, validation_days: in
     if n_train >= len(series.bars):
         raise DataError(f"{series.source}: no rows after {train_end} to test on")
     return Periods(window, n_train - validation_days, n_train, len(series.bars))
-
-
-def windows_at(bars: np.ndarray, origins: np.ndarray, window: int) -> np.ndarray:
-    """Price windows (len(origins), window, 4) ending at each origin index (inclusive)."""
-    view = sliding_window_view(bars, window, axis=0)  # (n - window + 1, 4, window)
-    return np.ascontiguousarray(view[origins - window + 1].transpose(0, 2, 1))
 
 
 def samples(series: BarSeries, first_target: int, end_target: int, window: int) -> tuple[np.ndarray, np.ndarray]:

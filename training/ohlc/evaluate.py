@@ -15,8 +15,8 @@ import numpy as np
 
 from forecast_core.bars import HIGH
 from forecast_core.predictor import Predictor
+from forecast_core.windowing import windows_at
 from training.ohlc.data import BarSeries
-from training.ohlc.dataset import windows_at
 
 HORIZONS: tuple[int, ...] = (1, 5, 20)
 

@@ -44,11 +44,11 @@ from training.ohlc.data import IMPLAUSIBLE_RULE, BarSeries, load_bars, resolve_i
 from training.ohlc.dataset import HELD_OUT_RULE, every_fifth, periods, training_arrays
 
 if TYPE_CHECKING:
-    from training.ohlc.model import OhlcKind
+    from training.models import ModelKind
 
 log = logging.getLogger("forecast-train")
 NORMALISATION = "100 x natural log of each price over the window's last Close; outputs the next bar in the same units"
-# training.ohlc.model.OhlcRecipe's defaults, here so that --help and the data checks need no Keras import
+# training.recipes.OhlcRecipe's defaults, here so that --help and the data checks need no Keras import
 # (tests/training/test_train_cli.py checks that they agree).
 RECIPE_DEFAULTS: dict[str, Any] = {
     "epochs": 15,
@@ -170,12 +170,12 @@ def run(
     args: argparse.Namespace, prepared: tuple[list[BarSeries], list[str], list[BarSeries], Any] | None = None
 ) -> Path:
     series, held_out, training, data = prepared or prepare(args)
-    from training.ohlc.fit import fit_ohlc
-    from training.ohlc.model import OhlcRecipe
+    from training.models import fit_model
     from training.ohlc.scoring import score_set
     from training.onnx_export import export_onnx
+    from training.recipes import OhlcRecipe
 
-    kinds: list[OhlcKind] = [k for k in ("lstm", "gru") if k in args.models.split(",")]
+    kinds: list[ModelKind] = [k for k in ("lstm", "gru") if k in args.models.split(",")]
     base = OhlcRecipe(
         epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
         dropout=args.dropout, patience=args.patience,
@@ -195,7 +195,11 @@ def run(
         if reused is not None:
             model, fit_info[kind] = reused
         else:
-            model, fit_info[kind] = fit_ohlc(kind, recipes[kind], data, args.seed, args.verbose)
+            r, (x, y, x_val, y_val) = recipes[kind], data
+            model, fit_info[kind] = fit_model(
+                r.network(kind, args.window, x.shape[2]), x, y, (x_val, y_val),
+                epochs=r.epochs, batch_size=r.batch_size, patience=r.patience, seed=args.seed, verbose=args.verbose,
+            )  # fmt: skip
             model.save(keras_path)
             # Written right after each fit, so a later failure does not cost the training (--resume).
             record = {"hyperparameters": params, "fit": fit_info[kind]}
