@@ -158,6 +158,9 @@ class Bars(FeatureSet):
     def decode(self, raw: np.ndarray, context: Any) -> np.ndarray:
         return from_relative(raw, context)
 
+    def targets(self, windows: np.ndarray, next_rows: np.ndarray) -> np.ndarray:
+        return relative_targets(windows, next_rows).astype(np.float32)
+
     def recursion(self, windows: np.ndarray, horizon: int) -> Recursion:
         return RecursionBuffer(windows, horizon)
 

@@ -13,7 +13,8 @@ Feature sets are registered by name (the name a manifest records): :func:`featur
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any, ClassVar, Literal, Protocol
 
 import numpy as np
@@ -62,8 +63,26 @@ class FeatureSet(ABC):
         """The network's raw output for each window -> the next row in prices, (n, columns) float64."""
 
     @abstractmethod
+    def targets(self, windows: np.ndarray, next_rows: np.ndarray) -> np.ndarray:
+        """What the network is trained to output after each price window: ``encode``'s units, float32."""
+
     def recursion(self, windows: np.ndarray, horizon: int) -> Recursion:
-        """A recursive forecast's state, started from price windows (n, window, columns)."""
+        """A recursive forecast's state, started from price windows (n, window, columns).
+
+        This one keeps the rows in prices and encodes the newest window at every step, which any feature
+        set can do; a set whose encoding allows it overrides this with a cheaper incremental one.
+        """
+        return _PriceRecursion(self, windows, horizon)
+
+    @classmethod
+    def from_manifest(
+        cls, columns: tuple[str, ...], parameters: Mapping[str, Any], files: Mapping[str, Path]
+    ) -> FeatureSet:
+        """Rebuild the feature set a manifest's ``features`` block describes (``files`` checksum-verified)."""
+        made = cls(**parameters)
+        if made.columns != columns:
+            raise ValueError(f"feature set {cls.name!r} has columns {list(made.columns)}, not {list(columns)}")
+        return made
 
     @abstractmethod
     def unit(self, windows: np.ndarray, scale: Scale, floor: float) -> np.ndarray:
@@ -77,7 +96,7 @@ class FeatureSet(ABC):
         return []
 
 
-_REGISTRY: dict[str, Callable[..., FeatureSet]] = {}
+_REGISTRY: dict[str, type[FeatureSet]] = {}
 
 
 def register(name: str) -> Callable[[type[FeatureSet]], type[FeatureSet]]:
@@ -91,13 +110,12 @@ def register(name: str) -> Callable[[type[FeatureSet]], type[FeatureSet]]:
     return add
 
 
-def feature_set(name: str, **parameters: Any) -> FeatureSet:
-    """The registered feature set ``name`` built with ``parameters``; ``ValueError`` naming the known ones."""
+def feature_set_class(name: str) -> type[FeatureSet]:
+    """The feature set registered as ``name``; ``ValueError`` naming the known ones."""
     try:
-        factory = _REGISTRY[name]
+        return _REGISTRY[name]
     except KeyError:
         raise ValueError(f"unknown feature set {name!r} (known: {sorted(_REGISTRY)})") from None
-    return factory(**parameters)
 
 
 def registered() -> tuple[str, ...]:
@@ -131,6 +149,28 @@ def range_warnings(windows: np.ndarray, low: float, high: float) -> list[str]:
                 f"(by up to {low - worst:.4g}, {100 * (low - worst) / low:.1f}%); the model extrapolates"
             )
     return out
+
+
+class _PriceRecursion:
+    """Rows in prices, the newest window encoded afresh at every step and each raw output decoded."""
+
+    def __init__(self, features: FeatureSet, windows: np.ndarray, horizon: int) -> None:
+        n, w, c = windows.shape
+        self.features, self.window, self.steps = features, w, 0
+        self.rows = np.empty((n, w + horizon, c), dtype=np.float64)
+        self.rows[:, :w] = windows
+        self._context: Any = None
+
+    def model_input(self) -> np.ndarray:
+        x, self._context = self.features.encode(self.rows[:, self.steps : self.steps + self.window])
+        return x
+
+    def append(self, raw: np.ndarray) -> None:
+        self.rows[:, self.window + self.steps] = self.features.decode(raw, self._context)
+        self.steps += 1
+
+    def forecast(self) -> np.ndarray:
+        return self.rows[:, self.window : self.window + self.steps].copy()
 
 
 class _ScaledRecursion:
@@ -174,8 +214,20 @@ class ScaledColumn(FeatureSet):
         # float32 first: an ensemble's float64 mean is rounded as the networks' own outputs are.
         return self.scaler.inverse_transform(np.asarray(raw, dtype=np.float32).reshape(-1))[:, None]
 
+    def targets(self, windows: np.ndarray, next_rows: np.ndarray) -> np.ndarray:
+        return self.scaler.transform(np.reshape(next_rows, -1))
+
     def recursion(self, windows: np.ndarray, horizon: int) -> Recursion:
         return _ScaledRecursion(self.scaler, windows, horizon)
+
+    @classmethod
+    def from_manifest(
+        cls, columns: tuple[str, ...], parameters: Mapping[str, Any], files: Mapping[str, Path]
+    ) -> FeatureSet:
+        if "scaler" not in files or len(columns) != 1:
+            raise ValueError("a scaled-column feature set needs one column and a 'scaler' file")
+        scaler = MinMaxScaling.load(files["scaler"])
+        return cls(str(parameters.get("column", columns[0])), scaler, (scaler.data_min, scaler.data_max))
 
     def unit(self, windows: np.ndarray, scale: Scale, floor: float) -> np.ndarray:
         w = np.asarray(windows, dtype=np.float64)[:, :, 0]

@@ -15,10 +15,12 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from forecast_core.bars import relative_targets, to_relative
+from forecast_core.bars import Bars
 from forecast_core.windowing import windows_at
 from training.data import DataError
 from training.ohlc.data import BarSeries
+
+BARS = Bars()
 
 
 def every_fifth(tickers: list[str], count: int = 5) -> list[str]:
@@ -58,9 +60,8 @@ def samples(series: BarSeries, first_target: int, end_target: int, window: int) 
     """Model-unit inputs (m, window, 4) float32 and targets (m, 4) for targets in [first, end)."""
     origins = np.arange(max(first_target, window) - 1, end_target - 1)
     prices = windows_at(series.bars, origins, window)
-    x, _ = to_relative(prices)
-    y = relative_targets(prices, series.bars[origins + 1]).astype(np.float32)
-    return x, y
+    x, _ = BARS.encode(prices)
+    return x, BARS.targets(prices, series.bars[origins + 1])
 
 
 def training_arrays(
