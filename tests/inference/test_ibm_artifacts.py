@@ -32,7 +32,8 @@ def committed(file: str) -> dict[str, Any]:
 def assert_close(got: Any, want: Any, where: str = "") -> None:
     """Same keys and numbers at every depth (relative 1e-6: float32 model outputs, float64 arithmetic)."""
     if isinstance(want, dict):
-        assert isinstance(got, dict) and set(got) == set(want), (where, sorted(got), sorted(want))
+        assert isinstance(got, dict), where
+        assert set(got) == set(want), (where, sorted(got), sorted(want))
         for key in want:
             assert_close(got[key], want[key], f"{where}.{key}")
     else:
