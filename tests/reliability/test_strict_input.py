@@ -5,7 +5,12 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
+import shutil
 import socket
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -17,7 +22,8 @@ from benchmarks.server import HOST, ServerProcess, clean_env, free_port, serve_a
 from service import cli
 from service.core import server
 from service.core.limits import duplicate_key
-from tests.reliability.conftest import GOOD, check_error, start_client, wait_loaded
+from tests.conftest import REPO
+from tests.reliability.conftest import GOOD, check_error
 
 JSON = {"content-type": "application/json"}
 
@@ -163,36 +169,69 @@ def connections_over_the_cap_get_503(port: int, held: int) -> None:
             sock.close()
 
 
-def test_an_unreadable_artifacts_directory_is_named_in_the_reason(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+# Run by an unprivileged user (root reads any file whatever its mode): loads each artifacts directory
+# given on the command line and prints what /readyz says of each, as one JSON list.
+READYZ_OF = """
+import json, sys
+from pathlib import Path
+from fastapi.testclient import TestClient
+from service.core.config import Settings
+from service.main import create_app
+from tests.reliability.conftest import wait_loaded
+bodies = []
+for directory in sys.argv[1:]:
+    with TestClient(create_app(Settings(artifacts_dir=Path(directory))), raise_server_exceptions=False) as client:
+        bodies.append(wait_loaded(client))
+print(json.dumps(bodies))
+"""
+NOBODY = 65534
+
+
+def unprivileged() -> list[str]:
+    """A command prefix that runs a program as an unprivileged user: nothing when this is not root,
+    else ``setpriv`` (util-linux) or ``runuser``; the test is skipped when root has neither."""
+    if os.geteuid() != 0:
+        return []
+    if shutil.which("setpriv"):
+        return ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
+    if shutil.which("runuser"):
+        return ["runuser", "-u", pwd.getpwuid(NOBODY).pw_name, "--"]
+    pytest.skip("running as root with neither setpriv nor runuser to drop privileges")
+
+
+def test_unreadable_artifacts_are_named_in_the_reason_relative_to_the_artifacts_directory(
+    tiny_artifacts: Path,
 ) -> None:
-    root = tmp_path / "artifacts"
-    root.mkdir()
-    denied = PermissionError(13, "Permission denied", str(root / "ibm-high"))
-    # As root, chmod does not stop reading: the error find_sets would see is raised for it.
-    monkeypatch.setattr("service.dataplane.registry.find_sets", lambda _: (_ for _ in ()).throw(denied))
-    client = start_client(artifacts_dir=root)
+    """As an unprivileged user (also when the suite runs as root, as in CI): a set directory, a model file
+    and the whole artifacts directory without read permission each keep /readyz at 503 with a reason
+    naming what cannot be read, relative to the artifacts directory, never the full path."""
+    # Not under pytest's tmp_path: that is private to the user running the suite.
+    base = Path(tempfile.mkdtemp(prefix="forecast-unreadable-"))
     try:
-        body = wait_loaded(client)
-        assert body["status"] == "failed"
-        assert body["reason"] == "cannot read 'ibm-high' in the artifacts directory 'artifacts': permission denied"
-        assert str(tmp_path) not in json.dumps(body)
+        base.chmod(0o755)
+        cases = {name: base / name / "artifacts" for name in ("set", "file", "root")}
+        for artifacts in cases.values():
+            shutil.copytree(tiny_artifacts, artifacts / "ibm-high")
+            for path in [artifacts.parent, artifacts, *artifacts.rglob("*")]:
+                path.chmod(0o755 if path.is_dir() else 0o644)
+        (cases["set"] / "ibm-high").chmod(0)
+        (cases["file"] / "ibm-high" / "lstm.onnx").chmod(0)
+        cases["root"].chmod(0)
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(base), "PYTHONPATH": str(REPO)}
+        env |= {"PYTHONDONTWRITEBYTECODE": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
+        command = [*unprivileged(), sys.executable, "-c", READYZ_OF, *map(str, cases.values())]
+        done = subprocess.run(command, env=env, cwd=REPO, capture_output=True, text=True, timeout=300, check=False)
+        assert done.returncode == 0, done.stderr[-3000:]
+        by_case = dict(zip(cases, json.loads(done.stdout.strip().splitlines()[-1]), strict=True))
     finally:
-        client.__exit__(None, None, None)
-
-
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any directory whatever its mode")
-def test_a_directory_without_read_permission_is_named(tmp_path: Path) -> None:
-    root = tmp_path / "artifacts"
-    root.mkdir()
-    root.chmod(0)
-    try:
-        client = start_client(artifacts_dir=root)
-        try:
-            reason = wait_loaded(client)["reason"]
-            assert "'artifacts'" in reason, reason
-            assert "permission denied" in reason, reason
-        finally:
-            client.__exit__(None, None, None)
-    finally:
-        root.chmod(0o700)
+        for path in [base, *base.rglob("*")]:
+            path.chmod(0o755)
+        shutil.rmtree(base)
+    inside = "in the artifacts directory 'artifacts': permission denied"
+    assert by_case["set"]["status"] == "failed"
+    assert by_case["set"]["reason"] == f"cannot read 'ibm-high/manifest.json' {inside}"
+    assert by_case["file"]["status"] == "failed"
+    assert by_case["file"]["reason"] == f"cannot read 'ibm-high/lstm.onnx' {inside}"
+    assert by_case["root"]["status"] == "failed"
+    assert by_case["root"]["reason"] == f"cannot read 'manifest.json' {inside}"
+    assert str(base) not in json.dumps(by_case)
