@@ -230,9 +230,9 @@ def connections_over_the_cap_get_503(port: int, held: int) -> None:
 
 
 # Run by an unprivileged user (root reads any file whatever its mode): loads each artifacts directory
-# given on the command line and prints what /readyz says of each, as one JSON list.
+# given on the command line and prints its own euid and what /readyz says of each, as JSON.
 READYZ_OF = """
-import json, sys
+import json, os, sys
 from pathlib import Path
 from fastapi.testclient import TestClient
 from service.core.config import Settings
@@ -242,7 +242,7 @@ bodies = []
 for directory in sys.argv[1:]:
     with TestClient(create_app(Settings(artifacts_dir=Path(directory))), raise_server_exceptions=False) as client:
         bodies.append(wait_loaded(client))
-print(json.dumps(bodies))
+print(json.dumps({"euid": os.geteuid(), "bodies": bodies}))
 """
 NOBODY = 65534
 
@@ -282,11 +282,13 @@ def test_unreadable_artifacts_are_named_in_the_reason_relative_to_the_artifacts_
         command = [*unprivileged(), sys.executable, "-c", READYZ_OF, *map(str, cases.values())]
         done = subprocess.run(command, env=env, cwd=REPO, capture_output=True, text=True, timeout=300, check=False)
         assert done.returncode == 0, done.stderr[-3000:]
-        by_case = dict(zip(cases, json.loads(done.stdout.strip().splitlines()[-1]), strict=True))
+        seen = json.loads(done.stdout.strip().splitlines()[-1])
+        by_case = dict(zip(cases, seen["bodies"], strict=True))
     finally:
         for path in [base, *base.rglob("*")]:
             path.chmod(0o755)
         shutil.rmtree(base)
+    assert seen["euid"] != 0, "the check ran as root, who reads any file"
     inside = "in the artifacts directory 'artifacts': permission denied"
     assert by_case["set"]["status"] == "failed"
     assert by_case["set"]["reason"] == f"cannot read 'ibm-high/manifest.json' {inside}"
