@@ -155,7 +155,7 @@ def render_report(r: Mapping[str, Any]) -> str:
         "call alone), and for the ensemble the mean of the two `predict` calls; the recursive forecast is its "
         "loop of one `model.predict` per step, timed for "
         f"{dig(ip, 'notebook', 'lstm', 'forecast_steps_timed') or '?'} steps and extrapolated linearly to "
-        f"{HORIZON} steps. **Ours** is `forecast_core.loader.load_artifacts` + `Predictor.predict` / "
+        f"{HORIZON} steps. **Ours** is `forecast_core.loader.load_set` + `Predictor.predict` / "
         "`Predictor.forecast` (price in, price out, scaling included); `keras` is the XLA-compiled "
         "`KerasBackend`, `onnx` the onnxruntime backend with 1 intra-op thread (the service default).",
         "",

@@ -132,10 +132,9 @@ class ModelRegistry:
             self._fail(str(exc))
             return
         except PermissionError as exc:  # an operator's fix: say which file or directory, never the full path
-            root = s.artifacts_dir.name
-            where = Path(exc.filename).name if exc.filename else root
-            inside = "" if where == root else f" in the artifacts directory {root!r}"
-            self._fail(f"cannot read {where!r}{inside}: permission denied")
+            where = _inside(s.artifacts_dir, exc.filename)
+            inside = "" if where is None else f"{where!r} in the artifacts directory "
+            self._fail(f"cannot read {inside}{s.artifacts_dir.name!r}: permission denied")
             return
         except Exception as exc:  # never let a load problem kill the process: report it on /readyz
             log.exception("unexpected error while loading artifacts")
@@ -219,3 +218,16 @@ class ModelRegistry:
         """The state /readyz reports, mirrored in the ``forecast_ready`` gauge for alerting."""
         self._state, self._reason = state, reason
         self._metrics.ready.set(1 if state == "ready" else 0)
+
+
+def _inside(root: Path, filename: str | bytes | None) -> str | None:
+    """Where ``filename`` is, relative to the artifacts directory ``root`` (``ibm-high/manifest.json``):
+    None for ``root`` itself (or no file named), the last component for a path outside it."""
+    if not filename:
+        return None
+    path = Path(filename.decode() if isinstance(filename, bytes) else filename)
+    try:
+        relative = path.relative_to(root)
+    except ValueError:
+        return path.name
+    return relative.as_posix() if relative.parts else None

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -67,10 +68,10 @@ def test_sigkill_when_sigterm_is_ignored(tmp_path: Path) -> None:
         """
     )
     server = ServerProcess([sys.executable, "-c", code], port=free_port(), log=tmp_path / "server.log").start()
-    for _ in range(200):  # the handler must be in place before the signal, or SIGTERM just kills it
-        if "ignoring" in server.output():
-            break
-        subprocess.run(["sleep", "0.02"], check=True)
+    deadline = time.monotonic() + 60
+    while "ignoring" not in server.output():  # the handler must be in place before the signal
+        assert time.monotonic() < deadline, f"the child never set its handler: {server.output()!r}"
+        time.sleep(0.02)
     assert server.stop(timeout=0.5) == -signal.SIGKILL
     assert server.stop() == -signal.SIGKILL  # a second stop is harmless
 

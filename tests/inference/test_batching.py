@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 
 import numpy as np
 import pytest
 
 from forecast_core.batching import BatchingBackend
+
+WAIT = 30.0  # seconds before a wait that should end at once is called a failure
 
 
 class RecordingBackend:
@@ -60,17 +63,69 @@ def test_concurrent_callers_get_their_own_rows_in_shared_batches() -> None:
         assert got == pytest.approx(want, rel=1e-6)
     assert sum(inner.calls) == 24 * 40
     assert max(inner.calls) <= 8
-    assert np.mean(inner.calls) > 2  # requests really were merged
     assert backend.queue_depth == 0
+
+
+class GatedBackend(RecordingBackend):
+    """The first call blocks until ``gate`` is set (a model call in progress), the others return at once."""
+
+    def __init__(self) -> None:
+        super().__init__(delay=0.0)
+        self.entered, self.gate = threading.Event(), threading.Event()
+
+    def predict(self, windows: np.ndarray) -> np.ndarray:
+        if not self.calls:
+            self.entered.set()
+            assert self.gate.wait(WAIT), "never released"
+        return super().predict(windows)
+
+
+def wait_until(condition: Callable[[], bool], what: str) -> None:
+    """Poll ``condition`` until it holds; fail naming ``what`` after WAIT seconds."""
+    deadline = time.monotonic() + WAIT
+    while not condition():
+        assert time.monotonic() < deadline, f"{what}: not after {WAIT} s"
+        time.sleep(0.001)
+
+
+def test_callers_arriving_during_a_model_call_are_answered_together_by_the_next_one() -> None:
+    """While the first call runs (held by a gate), six more callers queue; released, they share one call."""
+    inner = GatedBackend()
+    backend = BatchingBackend(inner, max_batch=8, max_wait_s=0.0)
+    results: dict[int, float] = {}
+
+    def call(i: int) -> None:
+        results[i] = float(backend.predict(np.full((1, 7), float(i), dtype=np.float32))[0])
+
+    first = threading.Thread(target=call, args=(0,))
+    first.start()
+    assert inner.entered.wait(WAIT)
+    others = [threading.Thread(target=call, args=(i,)) for i in range(1, 7)]
+    for t in others:
+        t.start()
+    wait_until(lambda: backend.queue_depth == 6, "six callers queued behind the model call")
+    inner.gate.set()
+    for t in [first, *others]:
+        t.join(WAIT)
+        assert not t.is_alive(), "a caller never got its answer"
+    assert inner.calls == [1, 6]
+    assert results == {i: pytest.approx(7.0 * i) for i in range(7)}
+    assert backend.queue_depth == 0
+
+
+class NoWaitCondition(threading.Condition):
+    """A condition variable on which a wait fails the test at once (instead of taking its time)."""
+
+    def wait(self, timeout: float | None = None) -> bool:
+        raise AssertionError(f"waited (up to {timeout} s) for a batch to fill")
 
 
 def test_single_caller_is_never_batched_or_delayed() -> None:
     inner = RecordingBackend(delay=0.0)
-    backend = BatchingBackend(inner, max_batch=64, max_wait_s=0.5)  # a long wait that must not apply
-    started = time.perf_counter()
+    backend = BatchingBackend(inner, max_batch=64, max_wait_s=3600)  # a wait that must never apply
+    backend._cond = NoWaitCondition()  # never waits for a batch to fill
     for i in range(20):
         assert backend.predict(np.full((1, 7), float(i), dtype=np.float32))[0] == pytest.approx(7.0 * i)
-    assert time.perf_counter() - started < 0.5 * 20  # nowhere near 20 waits
     assert inner.calls == [1] * 20
 
 

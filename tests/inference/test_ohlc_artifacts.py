@@ -1,9 +1,11 @@
-"""The committed OHLC set (``artifacts/ohlc``) loads, is fast enough, and reproduces its manifest."""
+"""The committed OHLC set (``artifacts/ohlc``) loads, forecasts with one model call per step, and reproduces
+its manifest."""
 
 from __future__ import annotations
 
-import time
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -46,8 +48,22 @@ def check_metrics_reproduce(directory: Path, data: Path) -> None:
             assert rmse / naive == pytest.approx(metrics.high_rmse_ratio[ticker], rel=1e-6)
 
 
+class CountingBackend:
+    """Wraps a backend and counts its calls and the windows it was given."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner, self.kind, self.window = inner, inner.kind, inner.window
+        self.calls = 0
+        self.rows = 0
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        self.calls += 1
+        self.rows += len(x)
+        return np.asarray(self.inner.predict(x))
+
+
 @needs_set
-def test_committed_set_loads_and_forecasts_fast() -> None:
+def test_the_committed_set_loads_and_a_long_forecast_costs_one_model_call_per_member_and_step() -> None:
     loaded = load_set(COMMITTED)
     assert loaded.errors == {}
     assert set(loaded.predictors) == {"lstm", "gru", "ensemble"}
@@ -58,20 +74,15 @@ def test_committed_set_loads_and_forecasts_fast() -> None:
     close = 150 * np.exp(np.cumsum(rng.normal(0, 0.01, 60)))
     window = np.stack([close, close * 1.01, close * 0.99, close], axis=1)[None]
     ensemble = loaded.predictors["ensemble"]
-    ensemble.forecast_many(window, 5)  # warm-up
-    best = min(_timed(lambda: ensemble.forecast_many(window, 251)) for _ in range(5))
-    # The target is 20 ms on an idle machine (measured in report.md's "Speed"); CI machines are shared
-    # and busy, so this only catches a recursion gone quadratic or per-step reloading.
-    assert best <= 0.25, f"251-step ensemble forecast took {best * 1e3:.1f} ms"
-    f = ensemble.forecast_many(window, 251)
+    # Its speed is measured by benchmarks/ohlc.py (target 20 ms for 251 steps); what a test can check
+    # whatever the machine's speed is the work done: one call per member and step, one window each (a
+    # recursion gone quadratic or a model reloaded per step would show here).
+    counted = [CountingBackend(b) for b in ensemble.backends]
+    f = replace(ensemble, backends=counted).forecast_many(window, 251)
+    assert [(b.calls, b.rows) for b in counted] == [(251, 251)] * len(ensemble.backends) == [(251, 251)] * 2
+    np.testing.assert_array_equal(f, ensemble.forecast_many(window, 251))
     assert np.all(f[..., 2] <= f[..., 1])
     assert np.all(np.isfinite(f))
-
-
-def _timed(fn: object) -> float:
-    started = time.perf_counter()
-    fn()  # type: ignore[operator]
-    return time.perf_counter() - started
 
 
 @needs_set

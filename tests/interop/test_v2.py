@@ -189,8 +189,9 @@ def test_not_ready_is_503(tmp_path: Path) -> None:
     settings = Settings(artifacts_dir=tmp_path / "missing")
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
         deadline = time.monotonic() + 60
-        while client.get("/readyz").json()["status"] == "loading" and time.monotonic() < deadline:
-            time.sleep(0.02)  # the load fails at once: the directory is missing
+        while client.get("/readyz").json()["status"] == "loading":  # fails at once: the directory is missing
+            assert time.monotonic() < deadline, "still loading after 60 s"
+            time.sleep(0.02)
         r = client.get("/v2/health/ready")
         assert r.status_code == 503
         assert r.json()["ready"] is False

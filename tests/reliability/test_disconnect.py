@@ -170,7 +170,9 @@ def test_a_queued_request_whose_client_left_never_starts(tiny_artifacts: Path) -
             queued = asyncio.ensure_future(
                 call_and_leave(app, "/v1/models/lstm/forecast", {"window": GOOD, "horizon": 12}, leave)
             )
+            waiting_until = asyncio.get_running_loop().time() + WAIT
             while dp.admission.queued == 0:  # until it waits for the slot
+                assert asyncio.get_running_loop().time() < waiting_until, f"never queued after {WAIT} s"
                 await asyncio.sleep(0.001)
             leave.set()
             sent = await queued  # answered while the slot is still held: it left the queue at once

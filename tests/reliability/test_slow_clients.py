@@ -1,14 +1,16 @@
 """Slow clients and worker processes against a real ``forecast-serve``: the read deadline (slowloris, a
-stalled body), the upload budget, memory trimming, and workers that stop with a killed supervisor.
+stalled body, pipelined requests), the upload budget, memory trimming, and workers that stop with a
+killed supervisor.
 
 The servers serve the committed ``lstm`` model only (it loads in a second, no TensorFlow needed). No
 assertion depends on the machine's speed: deadlines are a few seconds and the bounds around them are
-generous (a close "within 30 s", never "after exactly 2 s").
+generous (a close "within 30 s", never "after exactly 2 s"); a client's pauses (``time.sleep``) only
+play a slow client, and where one step must wait for the server (its having read a client's bytes, or
+closed a connection) the test waits for that, read from the kernel's socket table, not for a duration.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
@@ -43,8 +45,9 @@ def start(tmp_path: Path, workers: int = 1, **env: str) -> ServerProcess:
 
 @pytest.fixture(params=["httptools", "h11"])
 def deadline_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ServerProcess]:
-    """A server whose requests must arrive within 2 s, with either HTTP parser."""
-    process = start(tmp_path, FORECAST_READ_TIMEOUT_S="2", FORECAST_HTTP=request.param)
+    """A server whose requests must arrive within 2 s, with either HTTP parser; an idle keep-alive
+    connection stays open for a minute, so that a client's pause between requests never closes it."""
+    process = start(tmp_path, FORECAST_READ_TIMEOUT_S="2", FORECAST_KEEP_ALIVE_S="60", FORECAST_HTTP=request.param)
     try:
         yield process
     finally:
@@ -82,7 +85,7 @@ def test_headers_sent_one_byte_at_a_time_get_408_and_the_connection_is_closed(de
                 sock.sendall(bytes([byte]))
             except (BrokenPipeError, ConnectionResetError):
                 break
-            time.sleep(0.1)  # each byte resets nothing: the deadline counts from the first one
+            time.sleep(0.1)  # a slow client; each byte resets nothing: the deadline counts from the first one
             if time.monotonic() - started > 30:
                 break
         data, closed = read_until_closed(sock, limit=5)
@@ -114,13 +117,33 @@ def test_the_deadline_counts_per_request_so_a_long_lived_connection_keeps_workin
         for _ in range(4):
             sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
             assert read_response(sock).startswith(b"HTTP/1.1 200")
-            time.sleep(1.0)
+            time.sleep(1.0)  # a client pausing between requests (4 s in all: twice the deadline)
         sock.sendall(PREDICT + b"Content-Length: %d\r\n\r\n" % len(body) + body[:100])
-        time.sleep(0.3)
+        time.sleep(0.3)  # a client sending its body in two parts (well inside the 2 s)
         sock.sendall(body[100:])
         answer = read_response(sock)
     assert answer.startswith(b"HTTP/1.1 200"), answer[:300]
     assert "predictions" in json.loads(answer.split(b"\r\n\r\n", 1)[1])
+
+
+@pytest.mark.slow
+def test_a_request_late_behind_pipelined_ones_gets_its_408_after_their_answers(deadline_server: ServerProcess) -> None:
+    """Two complete requests and a third that stops half way, sent together on one connection: the two are
+    answered in order, then the third gets 408 (its own answer, written after theirs) and the connection
+    is closed; whether the third stops in its headers or in its body."""
+    body = json.dumps({"window": WINDOW}).encode()
+    late = {
+        "in its headers": b"GET /readyz HTTP/1.1\r\nHost: x\r\nX-Slow: aaa",
+        "in its body": PREDICT + b"Content-Length: %d\r\n\r\n" % len(body) + body[:100],
+    }
+    for where, third in late.items():
+        with socket.create_connection((HOST, deadline_server.port), timeout=30) as sock:
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n" * 2 + third)
+            data, closed = read_until_closed(sock)
+        assert closed is not None, f"a request stopped {where} was still open after 30 s"
+        heads = [part.split(b"\r\n", 1)[0] for part in data.split(b"HTTP/1.1 ")[1:]]
+        assert heads == [b"200 OK", b"200 OK", b"408 Request Timeout"], (where, data[:600])
+        assert error_body(data.rsplit(b"HTTP/1.1 ", 1)[1])["code"] == "request_timeout"
 
 
 def read_response(sock: socket.socket) -> bytes:
@@ -141,40 +164,83 @@ def read_response(sock: socket.socket) -> bytes:
     return head + b"\r\n\r\n" + rest
 
 
+def socket_queues(port: int) -> dict[tuple[int, int], tuple[int, int, int]]:
+    """Loopback TCP sockets touching ``port``, from /proc/net/tcp: (local port, remote port) -> (state,
+    bytes sent and not yet acknowledged, bytes received and not yet read by the application)."""
+    table: dict[tuple[int, int], tuple[int, int, int]] = {}
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local, remote = (int(address.split(":")[1], 16) for address in fields[1:3])
+        if port in (local, remote):
+            sent, unread = (int(queue, 16) for queue in fields[4].split(":"))
+            table[(local, remote)] = (int(fields[3], 16), sent, unread)
+    return table
+
+
+# The states of the server's side of a connection the client closed first: still open (ESTABLISHED, or
+# CLOSE_WAIT once the client's FIN is in); then LAST_ACK once the server has closed it, then gone.
+SERVER_STILL_OPEN = (0x01, 0x08)
+
+
+def wait_for(condition: Any, what: str, limit: float = 30.0) -> None:
+    """Poll ``condition()`` until it is true; fail naming ``what`` after ``limit`` seconds."""
+    deadline = time.monotonic() + limit
+    while not condition():
+        assert time.monotonic() < deadline, f"{what}: not after {limit} s"
+        time.sleep(0.01)
+
+
+def wait_until_read(port: int, client: socket.socket) -> None:
+    """Until the server has read (and so counted) every byte ``client`` sent it."""
+    mine = client.getsockname()[1]
+
+    def all_read() -> bool:
+        queues = socket_queues(port)
+        return queues.get((mine, port), (0, 1, 0))[1] == 0 and queues.get((port, mine), (0, 0, 1))[2] == 0
+
+    wait_for(all_read, "the server reading the upload's bytes")
+
+
+@pytest.mark.skipif(not Path("/proc/net/tcp").is_file(), reason="needs Linux's /proc/net/tcp")
 @pytest.mark.slow
 def test_uploads_over_the_budget_are_refused_while_small_requests_still_pass(tmp_path: Path) -> None:
     """Budget 100 kB: one stalled upload holds 86 kB of it (150 kB sent, the first 64 KiB free), so the
-    next one is refused at once; a single-window predict still gets 200, and once the first upload's
-    client has gone the budget is free for a complete 150 kB body."""
-    process = start(tmp_path, FORECAST_READ_TIMEOUT_S="60", FORECAST_UPLOAD_BUDGET_BYTES="100000")
+    next one is refused with 503 and Retry-After at the byte that goes over; a single-window predict still
+    gets 200, and once the first upload's client has gone the budget is free for a complete 150 kB body."""
+    budget = 100_000
+    process = start(tmp_path, FORECAST_READ_TIMEOUT_S="60", FORECAST_UPLOAD_BUDGET_BYTES=str(budget))
     part = b'{"window": ' + json.dumps(WINDOW).encode() + b" " * 150_000
     head = PREDICT + b"Content-Length: %d\r\n\r\n" % (len(part) + 1000)
     try:
         holder = socket.create_connection((HOST, process.port), timeout=30)
         holder.sendall(head + part)
-        time.sleep(1.0)  # so that the server has read the holder's bytes (loopback: milliseconds) first
+        wait_until_read(process.port, holder)  # the holder's bytes are counted before the next arrive
+        held = len(head + part) - server.FREE_BYTES
+        # Exactly one byte over what is left: the server reads everything sent before it refuses, so its
+        # close is a clean one (closing with unread bytes would reset the connection and could lose the 503).
+        over = (head + part)[: server.FREE_BYTES + (budget - held) + 1]
         with socket.create_connection((HOST, process.port), timeout=30) as refused:
-            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-                refused.sendall(head + part)
+            refused.sendall(over)
             data, closed = read_until_closed(refused)
         assert closed is not None, "the upload over the budget was held open"
-        if data:  # the 503 can be lost to the reset of a connection closed with unread bytes
-            assert data.startswith(b"HTTP/1.1 503"), data[:200]
-            assert b"retry-after: 1" in data.lower()
+        assert data.startswith(b"HTTP/1.1 503"), data[:200]
+        assert b"retry-after: 1" in data.lower()
+        assert error_body(data)["code"] == "overloaded"
         small = json.dumps({"window": WINDOW}).encode()
         with socket.create_connection((HOST, process.port), timeout=30) as sock:
             sock.sendall(PREDICT + b"Content-Length: %d\r\n\r\n" % len(small) + small)
             assert read_response(sock).startswith(b"HTTP/1.1 200")
+        mine = holder.getsockname()[1]
         holder.close()
+        # The budget is given back when the server closes its side (asyncio calls connection_lost first).
+        wait_for(
+            lambda: socket_queues(process.port).get((process.port, mine), (0, 0, 0))[0] not in SERVER_STILL_OPEN,
+            "the server closing the holder's connection",
+        )
         whole = part + b"}"
-        deadline = time.monotonic() + 30
-        while True:  # the server learns of the holder's close asynchronously
-            with socket.create_connection((HOST, process.port), timeout=30) as sock:
-                sock.sendall(PREDICT + b"Content-Length: %d\r\n\r\n" % len(whole) + whole)
-                answer = read_response(sock)
-            if answer.startswith(b"HTTP/1.1 200") or time.monotonic() > deadline:
-                break
-            time.sleep(0.2)
+        with socket.create_connection((HOST, process.port), timeout=30) as sock:
+            sock.sendall(PREDICT + b"Content-Length: %d\r\n\r\n" % len(whole) + whole)
+            answer = read_response(sock)
         assert answer.startswith(b"HTTP/1.1 200"), answer[:300]
     finally:
         process.stop()

@@ -12,6 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from service.dataplane import ModelRegistry
+from tests.reliability.conftest import wait_loaded
 
 W = 20
 WINDOW = [100.0 + i for i in range(W)]
@@ -286,3 +287,41 @@ def wait_for_state(client: TestClient, state: str, timeout: float = 60.0) -> dic
     assert response.status_code == (200 if state == "ready" else 503), body
     assert isinstance(body["reason"], str) if state != "ready" else body["reason"] is None
     return body  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def twin_sets(tiny_model_sets: Path, tmp_path: Path) -> Path:
+    """``ibm-high/`` and ``ohlc/``, and ``ibm-twin/``: a second set serving lstm, gru and ensemble again."""
+    import shutil
+
+    root = tmp_path / "artifacts"
+    shutil.copytree(tiny_model_sets, root)
+    shutil.copytree(root / "ibm-high", root / "ibm-twin")
+    return root
+
+
+def test_a_model_name_served_by_two_sets_is_served_by_neither_and_the_reason_names_both(
+    make_client: Callable[..., TestClient], twin_sets: Path
+) -> None:
+    """Neither copy wins silently: the name is unavailable, naming both sets. By default (every model
+    required) the server is not ready; without the requirement it serves the names only one set has."""
+    strict = make_client(artifacts_dir=twin_sets, ready=False)
+    body = wait_loaded(strict)
+    assert body["status"] == "failed"
+    for name in ("lstm", "gru", "ensemble"):
+        why = f"model {name!r} is served by two sets (ibm-high, ibm-twin)"
+        assert why in body["reason"], body
+        assert body["models"][name] == f"unavailable: {why}"
+    assert body["models"]["ohlc-lstm"] == "ready"
+
+    lenient = make_client(artifacts_dir=twin_sets, require_all_models=False)
+    body = readyz(lenient, 200)
+    assert {n: s for n, s in body["models"].items() if s == "ready"} == dict.fromkeys(
+        ["ohlc-lstm", "ohlc-gru", "ohlc-ensemble"], "ready"
+    )
+    refused = predict(lenient, "lstm")
+    assert refused.status_code == 503, refused.text
+    assert "served by two sets (ibm-high, ibm-twin)" in refused.json()["error"]["message"]
+    bars = {c: [50.0 + i for i in range(10)] for c in ("open", "high", "low", "close")}
+    served = lenient.post("/v1/models/ohlc-lstm/predict", json={"window": bars})
+    assert served.status_code == 200, served.text

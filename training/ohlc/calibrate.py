@@ -1,4 +1,4 @@
-"""Split-conformal intervals for the OHLC set (the table of ``forecast_core/ohlc/intervals.py``).
+"""Split-conformal intervals for the OHLC set (the table of ``forecast_core/intervals.py``).
 
 Calibration: rolling-origin recursive forecasts over the validation part of every training ticker
 (the last 250 training days of each file), pooled; the score of each origin, horizon and column is
