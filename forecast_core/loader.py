@@ -29,13 +29,16 @@ from forecast_core.manifest import (
     validate_manifest,
 )
 from forecast_core.manifest_v2 import OHLC_FORMAT_VERSION, OhlcManifest
+from forecast_core.manifest_v3 import FORMAT_VERSION_3, ManifestV3
 from forecast_core.predictor import Predictor
 
-SetManifest = Manifest | OhlcManifest
-# format_version -> (the kind of set it describes, its schema); format 1 predates the "kind" key.
-_SCHEMAS: dict[int, tuple[str, type[Manifest] | type[OhlcManifest]]] = {
+SetManifest = Manifest | OhlcManifest | ManifestV3
+# format_version -> (the kind of set it describes, its schema); format 1 predates the "kind" key, and
+# format 3 takes any kind (None).
+_SCHEMAS: dict[int, tuple[str | None, type[Manifest] | type[OhlcManifest] | type[ManifestV3]]] = {
     FORMAT_VERSION: ("univariate", Manifest),
     OHLC_FORMAT_VERSION: ("ohlc", OhlcManifest),
+    FORMAT_VERSION_3: (None, ManifestV3),
 }
 
 
@@ -54,8 +57,8 @@ def read_set_manifest(directory: Path) -> SetManifest:
         raise ArtifactError(f"{MANIFEST_FILE}: expected a JSON object")
     version, kind = raw.get("format_version"), raw.get("kind", "univariate")
     known = _SCHEMAS.get(version) if isinstance(version, int) and not isinstance(version, bool) else None
-    if known is None or known[0] != kind:
-        expected = [v for v, (k, _) in _SCHEMAS.items() if k == kind] or sorted(_SCHEMAS)
+    if known is None or known[0] not in (kind, None):
+        expected = [v for v, (k, _) in _SCHEMAS.items() if k in (kind, None)]
         raise ArtifactError(
             f"{MANIFEST_FILE}: format_version {version!r} is not supported for kind {kind!r} (expected {expected})"
         )
@@ -108,7 +111,7 @@ def load_set(
 ) -> LoadedSet:
     """Load the set's networks and ensemble named by ``keys`` (default: all); network problems are collected."""
     manifest = read_set_manifest(directory)
-    features = manifest.features(directory)
+    features = manifest.features_of(directory)
     loaded = LoadedSet(manifest, features, load_intervals(directory, manifest.intervals))
     wanted = list(served_keys(manifest.models) if keys is None else keys)
     for key in wanted:

@@ -130,7 +130,7 @@ class Manifest(_Strict):
     def served_name(self, key: str) -> str:
         return key
 
-    def features(self, directory: Path) -> ScaledColumn:
+    def features_of(self, directory: Path) -> ScaledColumn:
         """The feature set: ``target_column`` MinMax-scaled by ``scaler.json`` (checksum verified)."""
         rng = self.training_range
         return ScaledColumn(self.target_column, load_scaler(directory, self), (rng.min, rng.max))

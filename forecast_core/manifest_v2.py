@@ -119,7 +119,7 @@ class OhlcManifest(_Strict):
         """Served names carry the set's name (``ohlc-lstm``), so they never clash with another set's."""
         return f"{self.name}-{key}"
 
-    def features(self, directory: Path) -> Bars:
+    def features_of(self, directory: Path) -> Bars:
         if tuple(self.columns) != COLUMNS:
             raise ArtifactError(f"{MANIFEST_FILE}: columns {self.columns} are not {list(COLUMNS)}")
         return Bars()

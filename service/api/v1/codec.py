@@ -7,45 +7,45 @@ from typing import Any
 
 import numpy as np
 
-from service.api.v1.schemas import ForecastRequest, ModelInfo, OhlcWindow, PredictRequest
+from service.api.v1.schemas import ForecastRequest, ModelInfo, PredictRequest
 from service.dataplane import InferenceRequest, InferenceResult, InvalidInput, ModelCard
 
 
-def _row(window: list[float] | OhlcWindow, card: ModelCard, where: str) -> np.ndarray:
+def _row(window: list[float] | dict[str, list[float]], card: ModelCard, where: str) -> np.ndarray:
     """One window as the model's input array, or a 422 naming what does not fit."""
     if len(card.inputs) == 1:  # a one-column model takes a plain list
-        if isinstance(window, OhlcWindow):
+        if isinstance(window, dict):
             raise InvalidInput(
                 where, "array", f"model {card.name!r} takes a list of {card.window} prices, not columns", "a list"
             )
-        if len(window) != card.window:
-            raise InvalidInput(
-                where,
-                "length",
-                f"expected {card.window} values, got {len(window)}",
-                f"must hold exactly {card.window} values",
-            )
+        _check_length(window, card, where)
         return np.asarray(window, dtype=np.float64)
-    if not isinstance(window, OhlcWindow):
-        columns = ", ".join(card.inputs)
+    columns = ", ".join(card.inputs)
+    if not isinstance(window, dict):
         raise InvalidInput(
             where,
             "object",
             f"model {card.name!r} takes an object of {len(card.inputs)} price lists ({columns})",
             f"an object with {columns}",
         )
-    per_column: list[list[float]] = []
-    for column in card.inputs:
-        values = getattr(window, column)
-        if len(values) != card.window:
-            raise InvalidInput(
-                f"{where}.{column}",
-                "length",
-                f"expected {card.window} values, got {len(values)}",
-                f"must hold exactly {card.window} values",
-            )
-        per_column.append(values)
-    return np.asarray(per_column, dtype=np.float64).T
+    for name in window:
+        if name not in card.inputs:
+            raise InvalidInput(f"{where}.{name}", "unknown_field", f"not a column of model {card.name!r} ({columns})")
+    for name in card.inputs:
+        if name not in window:
+            raise InvalidInput(f"{where}.{name}", "required", f"field required (the model's columns: {columns})")
+        _check_length(window[name], card, f"{where}.{name}")
+    return np.asarray([window[name] for name in card.inputs], dtype=np.float64).T
+
+
+def _check_length(values: list[float], card: ModelCard, where: str) -> None:
+    if len(values) != card.window:
+        raise InvalidInput(
+            where,
+            "length",
+            f"expected {card.window} values, got {len(values)}",
+            f"must hold exactly {card.window} values",
+        )
 
 
 def _locator(field: str, card: ModelCard, single: bool) -> Any:

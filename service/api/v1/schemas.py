@@ -1,8 +1,9 @@
 """/v1 wire types: request and response bodies and their type rules (the value rules live in the dataplane).
 
-A window is either a list of prices (univariate models such as ``lstm``) or an object of four equally
-long price lists, ``{"open", "high", "low", "close"}`` (the OHLC models such as ``ohlc-gru``); which one
-a model takes is in ``GET /v1/models``.
+A window is either a list of prices (one-column models such as ``lstm``) or an object of equally long
+price lists, one per input column (``{"open", "high", "low", "close"}`` for the OHLC models such as
+``ohlc-gru``); which one a model takes, and its columns, are in ``GET /v1/models``. The columns are
+checked against the model's by the codec, so a model of any feature set is served without a change here.
 """
 
 from __future__ import annotations
@@ -24,34 +25,25 @@ Window = Annotated[list[Price], Field(min_length=1, description="consecutive dai
 _EXAMPLE_WINDOW: list[Any] = [round(150 + 0.05 * i, 2) for i in range(60)]
 
 
-class OhlcWindow(BaseModel):
-    """One window of daily bars as four equally long columns, oldest first."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    open: Window
-    high: Window
-    low: Window
-    close: Window
+ColumnsWindow = Annotated[
+    dict[str, Window],
+    Field(
+        description="one window as equally long price lists, one per input column of the model, oldest first",
+        examples=[{"open": [10.0, 10.2], "high": [10.4, 10.5], "low": [9.9, 10.1], "close": [10.2, 10.3]}],
+    ),
+]
 
 
 def _window_kind(value: Any) -> str:
-    return "bars" if isinstance(value, dict | OhlcWindow) else "prices"
+    return "bars" if isinstance(value, dict) else "prices"  # "bars": the tag errors.field_path drops
 
 
 # The tag names are dropped from error locations (service.core.errors.field_path): clients see
 # ``window[3]`` or ``window.high[3]``, not the union's branch.
 AnyWindow = Annotated[
-    Annotated[Window, Tag("prices")] | Annotated[OhlcWindow, Tag("bars")],
+    Annotated[Window, Tag("prices")] | Annotated[ColumnsWindow, Tag("bars")],
     Discriminator(_window_kind),
 ]
-
-
-class Bar(BaseModel):
-    open: float
-    high: float
-    low: float
-    close: float
 
 
 IntervalLevels = Annotated[
@@ -66,7 +58,8 @@ def _unique_levels(levels: list[int] | None) -> list[int] | None:
     return sorted(levels) if levels is not None else None
 
 
-Values = list[float] | list[Bar]
+# Prices, or one object per step keyed by the model's output columns (bars for the OHLC models).
+Values = list[float] | list[dict[str, float]]
 
 
 class Interval(BaseModel):
@@ -92,7 +85,7 @@ class PredictRequest(BaseModel):
             raise ValueError("give exactly one of 'window' or 'windows'")
         return self
 
-    def batch(self) -> list[list[float] | OhlcWindow]:
+    def batch(self) -> list[list[float] | dict[str, list[float]]]:
         return [self.window] if self.window is not None else list(self.windows or [])
 
 
@@ -153,7 +146,7 @@ class ModelInfo(BaseModel):
     version: str
     description: str
     model_set: str = Field(description="the artifact directory the model comes from")
-    kind: Literal["univariate", "ohlc"]
+    kind: str = Field(description="the model set's kind as its manifest names it: univariate, ohlc, ...")
     inputs: list[str] = Field(description="the columns of each input step, in order")
     outputs: list[str] = Field(description="the columns of each predicted step, in order")
     backend: str
