@@ -107,13 +107,14 @@ class LoadedSet:
 
 
 def load_set(
-    directory: Path, keys: Iterable[str] | None = None, backend: BackendKind = "onnx", threads: int = 1
+    directory: Path, models: Iterable[str] | None = None, backend: BackendKind = "onnx", threads: int = 1
 ) -> LoadedSet:
-    """Load the set's networks and ensemble named by ``keys`` (default: all); network problems are collected."""
+    """Load the set's networks and ensemble named by ``models`` (their keys in the manifest, default all);
+    network problems are collected."""
     manifest = read_set_manifest(directory)
     features = manifest.features_of(directory)
     loaded = LoadedSet(manifest, features, load_intervals(directory, manifest.intervals))
-    wanted = list(served_keys(manifest.models) if keys is None else keys)
+    wanted = list(served_keys(manifest.models) if models is None else models)
     for key in wanted:
         if key != ENSEMBLE and key not in manifest.models:
             loaded.errors[key] = f"{MANIFEST_FILE} lists no model named {key!r}"

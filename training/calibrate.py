@@ -21,10 +21,12 @@ from pathlib import Path
 import numpy as np
 
 from forecast_core.checksums import sha256_file
+from forecast_core.errors import ArtifactError
 from forecast_core.features import Scale
 from forecast_core.intervals import INTERVALS_FILE, LEVELS, Coverage, IntervalTable, conformal_quantile
-from forecast_core.loader import load_set
+from forecast_core.loader import load_set, read_set_manifest
 from forecast_core.manifest import FileRef, read_manifest
+from forecast_core.manifest_v2 import OhlcManifest
 from forecast_core.predictor import Predictor
 from forecast_core.windowing import origin_windows
 from training.data import DataError, load_prices
@@ -240,9 +242,14 @@ def main(argv: list[str] | None = None) -> int:
         "--artifacts",
         type=Path,
         default=Path("artifacts/ibm-high"),
-        help="the model set to calibrate (default: artifacts/ibm-high)",
+        help="the model set to calibrate, of any kind (default: artifacts/ibm-high)",
     )
-    parser.add_argument("--data", type=Path, required=True, help="the CSV the artifacts were trained on")
+    parser.add_argument(
+        "--data",
+        type=Path,
+        required=True,
+        help="the CSV the set was trained on (a bars set: the directory of its CSVs)",
+    )
     parser.add_argument("--max-horizon", type=int, help=f"calibrated horizons (default {MAX_HORIZON})")
     parser.add_argument(
         "--calibration-days",
@@ -252,8 +259,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     try:
+        if isinstance(read_set_manifest(args.artifacts), OhlcManifest):
+            from training.ohlc.calibrate import recalibrate
+
+            recalibrate(args.artifacts, args.data)  # its report is rewritten by forecast-report with its runs
+            return 0
         run(args.artifacts, args.data, args.max_horizon, args.calibration_days)
-    except DataError as exc:
+    except (DataError, ArtifactError) as exc:
         log.error("%s", exc)
         return 2
     from training.report import write_report

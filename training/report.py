@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from forecast_core.intervals import Coverage, IntervalTable
-from forecast_core.loader import load_intervals
+from forecast_core.loader import load_intervals, read_set_manifest
 from forecast_core.manifest import EVALUATION_FILE, Manifest, read_manifest
+from forecast_core.manifest_v2 import OhlcManifest
 
 SEED_STUDY_FILE = "seed_study.json"
 DEFAULT_ARTIFACTS = Path("artifacts/ibm-high")
@@ -233,10 +234,21 @@ def write_report(artifacts: Path, runs: list[Path] | None = None) -> Path:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="forecast-report", description="Rewrite report.md with a seed study.")
     parser.add_argument(
-        "--artifacts", type=Path, default=DEFAULT_ARTIFACTS, help=f"the model set (default: {DEFAULT_ARTIFACTS})"
+        "--artifacts",
+        type=Path,
+        default=DEFAULT_ARTIFACTS,
+        help=f"the model set, of any kind (default: {DEFAULT_ARTIFACTS})",
     )
     parser.add_argument("--runs", type=Path, nargs="*", default=[], help="other run directories to compare")
+    parser.add_argument("--sweep", type=Path, nargs="*", default=[], help="a bars set's recipe sweep runs")
+    parser.add_argument("--choice", default="", help="a bars set: a paragraph on the recipe the sweep chose")
+    parser.add_argument("--data", type=Path, help="a bars set: its data directory, for the seed-averaged figures")
     args = parser.parse_args(argv)
+    if isinstance(read_set_manifest(args.artifacts), OhlcManifest):
+        from training.ohlc.report import write_report as write_bars_report
+
+        print(write_bars_report(args.artifacts, args.runs, args.sweep, args.choice, args.data))
+        return 0
     print(write_report(args.artifacts, args.runs))
     return 0
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -107,3 +108,27 @@ def test_resume_reuses_networks_with_the_same_recipe(tiny_run: tuple[Path, Path]
     after = read_ohlc_manifest(copy)
     assert after.models["lstm"].keras.sha256 == before  # the same file, not a retrained one
     assert load_set(copy).errors == {}
+
+
+def test_forecast_calibrate_and_forecast_report_take_a_bars_set(tiny_run: tuple[Path, Path], tmp_path: Path) -> None:
+    """The same commands as for the IBM set: recalibrating from the set's own files gives back the table
+    training wrote (the same backtests), and the report is the bars set's."""
+    from training.calibrate import main as calibrate_main
+    from training.report import main as report_main
+
+    copy = tmp_path / "set"
+    shutil.copytree(tiny_run[0], copy)
+    written = json.loads((copy / "intervals.json").read_text())
+    (copy / "intervals.json").write_text("{}")  # lost or stale: recalibration must not need it
+    assert calibrate_main(["--artifacts", str(copy), "--data", str(tiny_run[1])]) == 0
+    again = json.loads((copy / "intervals.json").read_text())
+    assert again["quantiles"] == written["quantiles"]
+    assert again["coverage"] == written["coverage"]
+    assert load_set(copy).errors == {}  # the manifest names the new table's checksum
+    assert report_main(["--artifacts", str(copy)]) == 0
+    assert (copy / "report.md").read_text().startswith("# OHLC set `ohlc`")
+    (tiny_run[1] / "AAA.csv").rename(tmp_path / "AAA.csv")
+    try:
+        assert calibrate_main(["--artifacts", str(copy), "--data", str(tiny_run[1])]) == 2
+    finally:
+        (tmp_path / "AAA.csv").rename(tiny_run[1] / "AAA.csv")

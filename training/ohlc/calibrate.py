@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import numpy as np
 
 from forecast_core.bars import COLUMNS, Bars, log_volatility
 from forecast_core.features import Scale
-from forecast_core.intervals import LEVELS, GroupCoverage, IntervalTable, conformal_quantile
+from forecast_core.intervals import INTERVALS_FILE, LEVELS, GroupCoverage, IntervalTable, conformal_quantile
 from training.ohlc.data import BarSeries
 from training.ohlc.evaluate import PeriodForecasts, actuals
 
@@ -166,3 +167,50 @@ def coverage(table: IntervalTable, groups: Mapping[str, Pairs]) -> IntervalTable
                         )
         out[model] = rows
     return table.model_copy(update={"coverage": out})
+
+
+def recalibrate(directory: Path, data: Path) -> IntervalTable:
+    """``forecast-calibrate`` for a bars set: the intervals again from its networks and its own source files.
+
+    The same backtests as training's (validation periods of the training tickers, coverage on each group's
+    test period), so a set whose table was lost or whose calibration rules changed needs no retraining.
+    """
+    from forecast_core.checksums import sha256_file
+    from forecast_core.loader import load_set, read_set_manifest
+    from forecast_core.manifest import FileRef
+    from forecast_core.manifest_v2 import OhlcManifest
+    from training.data import DataError
+    from training.ohlc.data import load_bars
+    from training.ohlc.dataset import periods
+    from training.ohlc.evaluate import forecast_period
+
+    manifest = read_set_manifest(directory)
+    if not isinstance(manifest, OhlcManifest):
+        raise DataError(f"{directory}: not a bars set")
+    manifest = manifest.model_copy(update={"intervals": None})  # the loader must not depend on the old table
+    manifest.save(directory)
+    served = load_set(directory).predictors
+    split, held = manifest.split, set(manifest.held_out)
+    calib: list[tuple[BarSeries, PeriodForecasts, int]] = []
+    cover: dict[str, list[tuple[BarSeries, PeriodForecasts, int]]] = {"trained": [], "held_out": []}
+    span = ("", "")
+    for source in manifest.sources:
+        path = data / source.name
+        if not path.is_file() or sha256_file(path) != source.sha256:
+            raise DataError(f"{path}: missing or not the file the set was trained on ({source.name})")
+        series = load_bars(path)
+        p = periods(series, split.train_end, manifest.window, split.validation_days)
+        group = "held_out" if series.ticker in held else "trained"
+        cover[group].append(
+            (series, forecast_period(series, p.test_start, p.n, served, manifest.window, MAX_HORIZON), p.n)
+        )
+        if group == "trained":
+            pv = forecast_period(series, p.val_start, p.test_start, served, manifest.window, MAX_HORIZON)
+            calib.append((series, pv, p.test_start))
+            if not span[0]:
+                span = (str(series.dates[p.val_start].date()), str(series.dates[p.test_start - 1].date()))
+    table = coverage(calibrate(calib, list(served), span), {g: v for g, v in cover.items() if v})
+    table.save(directory / INTERVALS_FILE)
+    ref = FileRef(file=INTERVALS_FILE, sha256=sha256_file(directory / INTERVALS_FILE))
+    manifest.model_copy(update={"intervals": ref}).save(directory)
+    return table
