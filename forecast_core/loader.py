@@ -54,7 +54,7 @@ def read_set_manifest(directory: Path) -> SetManifest:
     """Read and validate any set's ``manifest.json``; :class:`ArtifactError` with a one-line message."""
     raw = read_manifest_json(directory)
     if not isinstance(raw, dict):
-        raise ArtifactError(f"{MANIFEST_FILE}: expected a JSON object")
+        raise ArtifactError(f"{MANIFEST_FILE}: invalid, expected a JSON object")
     version, kind = raw.get("format_version"), raw.get("kind", "univariate")
     known = _SCHEMAS.get(version) if isinstance(version, int) and not isinstance(version, bool) else None
     if known is None or known[0] not in (kind, None):

@@ -57,7 +57,7 @@ def test_service_code_never_unpickles(source: Path) -> None:
 
 def test_keras_files_are_opened_in_safe_mode() -> None:
     """The one place that opens .keras files passes safe_mode=True to keras.saving.load_model."""
-    source = (SERVICE / "inference" / "backends" / "keras_backend.py").read_text(encoding="utf-8")
+    source = (SERVICE.parent / "forecast_core" / "backends" / "keras_backend.py").read_text(encoding="utf-8")
     calls = [
         node
         for node in ast.walk(ast.parse(source))
