@@ -53,7 +53,7 @@ class KeyGuard:
     def _match(self, scope: Scope) -> APIRoute | None:
         method, path = scope["method"], scope["path"]
         for route in self.routes:
-            if method in route.methods and route.path_regex.match(path) is not None:
+            if method in (route.methods or ()) and route.path_regex.match(path) is not None:
                 return route
         return None
 

@@ -132,8 +132,7 @@ class Settings(BaseSettings):
         if value is not None and not value.get_secret_value().strip():
             variable = f"FORECAST_{(info.field_name or 'api_key').upper()}"
             raise ValueError(
-                f"{variable} is set but empty or blank: set it to a key clients may send in "
-                "X-API-Key, or unset it"
+                f"{variable} is set but empty or blank: set it to a key clients may send in X-API-Key, or unset it"
             )
         return value
 
