@@ -8,7 +8,8 @@ body first answers none, and the test fails on a read timeout), then the rest of
 the server must skip it. Meanwhile the server's peak resident set (VmHWM of /proc/<pid>/status, reset
 through /proc/<pid>/clear_refs first) must grow by less than a quarter of the 270 MB sent; the upload
 budget is off, so nothing but the key check keeps the bodies out. Measured: about 3.5 MB (with the key
-checked after the body guard, the same uploads held open grew it by 190 MB). Nothing depends on the
+checked after the body guard, the same uploads held open grew it by 190 MB). And what follows a 401 is
+not counted against the upload budget, which is for bodies being read. Nothing depends on the
 machine's speed: every socket has a generous timeout, and the bound is on bytes, not time.
 """
 
@@ -144,3 +145,29 @@ def test_no_response_names_the_server_software(server: ServerProcess) -> None:
         assert not [h for h in headers if h.startswith(b"server:")], answer[:300]
     assert healthy.startswith(b"HTTP/1.1 200")
     assert refused.startswith(b"HTTP/1.1 401")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("parser", ["httptools", "h11"])
+def test_a_refused_upload_skipped_by_the_server_does_not_count_against_the_upload_budget(
+    tmp_path: Path, parser: str
+) -> None:
+    """Budget 100 kB: the 899 kB an anonymous upload sends after its 401 are dropped unread, so they hold
+    none of it; its connection stays open for the next request instead of being refused as over budget."""
+    port = free_port()
+    env = clean_env(
+        FORECAST_ARTIFACTS_DIR=str(ARTIFACTS),
+        FORECAST_MODELS="lstm",
+        FORECAST_API_KEY=KEY,
+        FORECAST_UPLOAD_BUDGET_BYTES="100000",
+        FORECAST_READ_TIMEOUT_S="300",
+        FORECAST_HTTP=parser,
+    )
+    with ServerProcess(serve_argv(port, workers=1), port=port, log=tmp_path / "server.log", env=env) as process:
+        process.wait_ready("/readyz", timeout=120)
+        with socket.create_connection((HOST, port), timeout=60) as sock:
+            sock.sendall(head("/v1/models/lstm/predict", len(BODY)) + BODY[:1000])
+            assert read_response(sock).startswith(b"HTTP/1.1 401")
+            sock.sendall(BODY[1000:])
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert read_response(sock).startswith(b"HTTP/1.1 200")
