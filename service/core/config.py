@@ -137,7 +137,7 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
-    def _next_key_needs_a_key(self) -> Settings:
+    def _keys_consistent(self) -> Settings:
         # A next key alone would turn the key on half-configured; rotation means two keys, the current one set.
         if self.api_key_next is not None and self.api_key is None:
             raise ValueError("FORECAST_API_KEY_NEXT is set without FORECAST_API_KEY: set the current key too")
