@@ -48,6 +48,8 @@ def main(argv: list[str] | None = None) -> int:
         log_level=settings.log_level,
         access_log=False,
         proxy_headers=False,
+        # No "server: uvicorn" header: it tells a scanner which server (and so which bugs) to try.
+        server_header=False,
         timeout_graceful_shutdown=max(1, round(settings.shutdown_timeout_s)),
         # Slow and greedy clients (docs/reliability.md): headers over the cap are refused (431 by the
         # body guard; with FORECAST_HTTP=h11 also while still arriving, 400), idle keep-alive connections

@@ -10,6 +10,8 @@ from fastapi import FastAPI
 
 from service import __version__
 from service.api import health, metrics
+from service.api.auth import KeyGuard
+from service.api.docs import install_docs
 from service.api.door import FrontDoor
 from service.api.v1.errors import install_dataplane_errors
 from service.api.v1.routes import router as v1_router
@@ -47,8 +49,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
-        docs_url="/docs" if docs else None,
-        redoc_url="/redoc" if docs else None,
+        # /docs and /redoc are service.api.docs' own pages, which load nothing from outside the service.
+        docs_url=None,
+        redoc_url=None,
         openapi_url="/openapi.json" if docs else None,
     )
     app_metrics = Metrics()
@@ -61,10 +64,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(metrics.router)
     app.include_router(v1_router)
     app.include_router(v2_router)
+    if docs:
+        install_docs(app, "/openapi.json")
     # Innermost of the service's middleware, so the hot paths still pass the body guard and are counted.
     app.add_middleware(FrontDoor, routes=[*v1_router.routes, *v2_router.routes])
     app.add_middleware(
         BodyLimitMiddleware, max_bytes=settings.max_body_bytes, max_header_bytes=settings.max_header_bytes
     )
-    app.add_middleware(MetricsMiddleware, metrics=app_metrics)  # outermost: counts 413/415 too
+    if settings.api_keys:
+        # Outside the body guard: a request to a protected route without the key is refused from its
+        # headers, before any body is buffered or parsed (service/api/auth.py).
+        app.add_middleware(KeyGuard, settings=settings, routes=[*v1_router.routes, *v2_router.routes])
+    app.add_middleware(MetricsMiddleware, metrics=app_metrics)  # outermost: counts 401/413/415 too
     return app

@@ -56,13 +56,20 @@ ModelVersionDep = Annotated[ServedModel, Depends(get_model_version)]
 
 
 def check_api_key(settings: Settings, key: str | None) -> None:
-    """401 unless ``key`` is the configured API key (no key configured: anything passes)."""
-    expected = settings.api_key
-    if expected is None:
+    """401 unless ``key`` is a configured API key (``FORECAST_API_KEY`` or, while keys rotate,
+    ``FORECAST_API_KEY_NEXT``; none configured: anything passes). The one check: the routes' dependency,
+    the fast lanes and the key guard in front of the body guard (service/api/auth.py) all call it."""
+    expected = settings.api_keys
+    if not expected:
         return
     # An empty header is no key at all (as APIKeyHeader reads it), whatever is configured. Constant-time
-    # comparison, so response timing does not reveal a matching prefix.
-    if not key or not hmac.compare_digest(key.encode(), expected.get_secret_value().encode()):
+    # comparison against every key (no early exit), so response timing reveals neither a matching prefix
+    # nor which key matched.
+    sent = key.encode() if key else b""
+    matched = False
+    for candidate in expected:
+        matched |= hmac.compare_digest(sent, candidate)
+    if not sent or not matched:
         raise ApiError(
             401, "unauthorized", "missing or invalid X-API-Key header", headers={"WWW-Authenticate": "ApiKey"}
         )

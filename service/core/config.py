@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # The committed model sets sit beside the packages in a checkout and in the container (/app).
@@ -81,7 +81,19 @@ class Settings(BaseSettings):
     onnx_threads: int = Field(default=1, ge=0, le=64)
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
     api_key: SecretStr | None = None
+    # A second key accepted beside api_key while clients move to a new one (key rotation): set it to the
+    # new key, move the clients, then make it FORECAST_API_KEY and unset this one.
+    api_key_next: SecretStr | None = None
+    # /metrics behind the API key too, for clusters whose scrapers can send a header (one setting rather
+    # than a port of its own: uvicorn's workers share one listening socket, a second port would need a
+    # server of its own in every worker).
+    metrics_require_key: bool = False
     docs_enabled: bool = True
+
+    @property
+    def api_keys(self) -> tuple[bytes, ...]:
+        """Every key a client may send (none: the service is open), encoded for a constant-time compare."""
+        return tuple(k.get_secret_value().encode() for k in (self.api_key, self.api_key_next) if k is not None)
 
     @property
     def inflight_limit(self) -> int:
@@ -111,18 +123,27 @@ class Settings(BaseSettings):
             )
         return tuple(dict.fromkeys(value))
 
-    @field_validator("api_key")
+    @field_validator("api_key", "api_key_next")
     @classmethod
-    def _key_not_blank(cls, value: SecretStr | None) -> SecretStr | None:
+    def _key_not_blank(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
         # An empty or blank key is refused rather than read as "no key": it is what an empty Kubernetes
         # Secret or an unfilled env template gives, whose operator meant to protect the service. Unset
         # the variable to run without a key.
         if value is not None and not value.get_secret_value().strip():
+            variable = f"FORECAST_{(info.field_name or 'api_key').upper()}"
             raise ValueError(
-                "FORECAST_API_KEY is set but empty or blank: set it to the key clients must send in "
-                "X-API-Key, or unset it to serve without a key"
+                f"{variable} is set but empty or blank: set it to a key clients may send in X-API-Key, or unset it"
             )
         return value
+
+    @model_validator(mode="after")
+    def _keys_consistent(self) -> Settings:
+        # A next key alone would turn the key on half-configured; rotation means two keys, the current one set.
+        if self.api_key_next is not None and self.api_key is None:
+            raise ValueError("FORECAST_API_KEY_NEXT is set without FORECAST_API_KEY: set the current key too")
+        if self.metrics_require_key and self.api_key is None:
+            raise ValueError("FORECAST_METRICS_REQUIRE_KEY is true but FORECAST_API_KEY is unset: there is no key")
+        return self
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -111,6 +111,16 @@ class Metrics:
         return series
 
 
+# The methods a label may name: HTTP/1.1's own (RFC 9110) and PATCH. Any other method a client makes up is
+# counted as "other", so made-up methods cannot add series (h11 passes any token as a method).
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"})
+
+
+def method_label(method: str) -> str:
+    """``method`` when it is a standard HTTP method, else ``other``."""
+    return method if method in METHODS else "other"
+
+
 class MetricsMiddleware:
     """Pure ASGI middleware (no BaseHTTPMiddleware overhead); labels routes by template, never raw path."""
 
@@ -138,7 +148,7 @@ class MetricsMiddleware:
             self.metrics.in_flight.dec()
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
-            count, latency = self._series(scope["method"], template, status)
+            count, latency = self._series(method_label(scope["method"]), template, status)
             count.inc()
             latency.observe(time.perf_counter() - started)
 

@@ -112,6 +112,10 @@ class _RequestDeadline(asyncio.Protocol):
         """Count ``size`` bytes just received against the budget, while a request is still arriving."""
         if self._deadline is None or not self._budget_bytes:
             return
+        if self._headers_in() and self.cycle is not None and self.cycle.response_complete:
+            # Answered before its body was in (a 401 from the headers): uvicorn drops the rest unread, so
+            # it holds nothing and must not crowd out uploads that are being read.
+            return
         self._received += size
         more = max(0, self._received - FREE_BYTES) - self._held
         if more <= 0:

@@ -134,6 +134,38 @@ def test_env_matches_the_image(manifests: dict[str, dict], dockerfile: list[Stag
     assert env.get("FORECAST_BACKEND", "onnx") == "onnx", "the default image has no TensorFlow"
 
 
+def test_the_api_key_comes_from_a_secret_that_the_repository_does_not_ship(manifests: dict[str, dict]) -> None:
+    env = {e["name"]: e for e in _container(manifests)["env"]}
+    key = env["FORECAST_API_KEY"]
+    assert "value" not in key, "the key must not be written into the manifest"
+    ref = key["valueFrom"]["secretKeyRef"]
+    assert (ref["name"], ref["key"]) == ("stock-forecast-api-key", "api-key")
+    assert not ref.get("optional", False), "without the Secret a pod must not start (and serve without a key)"
+    following = env["FORECAST_API_KEY_NEXT"]["valueFrom"]["secretKeyRef"]
+    assert (following["name"], following["key"], following["optional"]) == (ref["name"], "api-key-next", True)
+    assert "Secret" not in manifests, "a Secret in deploy/kubernetes/ would be applied with its key"
+
+
+def test_the_manifest_turns_the_docs_off_and_sets_only_real_settings(
+    manifests: dict[str, dict], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from service.core.config import Settings
+
+    env = _container(manifests)["env"]
+    server_variables = {"WEB_CONCURRENCY", "FORECAST_HOST", "FORECAST_PORT"}
+    fields = {f"FORECAST_{name.upper()}" for name in Settings.model_fields}
+    assert {e["name"] for e in env} <= fields | server_variables
+    for variable in [*fields, *server_variables]:
+        monkeypatch.delenv(variable, raising=False)
+    for e in env:  # what the pod's environment holds, with a stand-in for the Secret's key
+        if "value" in e or not e["valueFrom"]["secretKeyRef"].get("optional", False):
+            monkeypatch.setenv(e["name"], e.get("value", "stand-in-key"))
+    settings = Settings()
+    assert settings.docs_enabled is False
+    assert settings.api_key is not None
+    assert settings.api_key_next is None
+
+
 def test_service_selects_the_pods(manifests: dict[str, dict]) -> None:
     selector = manifests["Service"]["spec"]["selector"]
     deployment = manifests["Deployment"]["spec"]

@@ -354,3 +354,63 @@ def test_a_real_prometheus_scrapes_the_request_rate_and_the_shed_count(
 
     health = poll("every rule to be evaluated", rule_health)
     assert health == dict.fromkeys(ALERT_NAMES, "ok"), health
+
+
+def with_authorization_on(text: str) -> str:
+    """A scrape config with its commented ``authorization`` block (for FORECAST_METRICS_REQUIRE_KEY) turned on."""
+    lines = text.splitlines()
+    start = next(n for n, line in enumerate(lines) if line.strip() == "# authorization:")
+    indent = lines[start].index("#")
+    for n in range(start, start + 3):
+        assert lines[n][indent : indent + 2] == "# ", lines[n]
+        lines[n] = lines[n][:indent] + lines[n][indent + 2 :]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("name", ["prometheus.yml", "kubernetes.yml"])
+def test_both_scrape_configs_carry_the_authorization_block_for_keyed_metrics(name: str) -> None:
+    (job,) = yaml.safe_load(with_authorization_on((PROMETHEUS_DIR / name).read_text(encoding="utf-8")))[
+        "scrape_configs"
+    ]
+    assert job["authorization"]["type"] == "Bearer"
+    assert job["authorization"]["credentials_file"].startswith("/")
+
+
+@pytest.mark.slow
+def test_a_real_prometheus_scrapes_metrics_behind_the_key_with_the_documented_authorization(tmp_path: Path) -> None:
+    """The service with FORECAST_METRICS_REQUIRE_KEY=true; prometheus.yml with its `authorization` block on
+    scrapes it (up 1), and the same job without the block is refused (up 0)."""
+    binary = tool("prometheus")
+    key = "scrape-key-of-this-test"
+    key_file = tmp_path / "api-key"
+    key_file.write_text(key, encoding="utf-8")
+    env = clean_env(
+        FORECAST_ARTIFACTS_DIR=str(ARTIFACTS),
+        FORECAST_MODELS="lstm",
+        FORECAST_API_KEY=key,
+        FORECAST_METRICS_REQUIRE_KEY="true",
+    )
+    server = start_forecast_server(tmp_path / "forecast-serve.log", env=env, timeout=WAIT_S)
+    try:
+        config = yaml.safe_load(with_authorization_on((PROMETHEUS_DIR / "prometheus.yml").read_text(encoding="utf-8")))
+        config["global"] |= {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"}
+        config["rule_files"] = []
+        (job,) = config["scrape_configs"]
+        job |= {"scrape_interval": "1s", "scrape_timeout": "1s"}
+        job["static_configs"] = [{"targets": [f"{HOST}:{server.port}"]}]
+        job["authorization"]["credentials_file"] = str(key_file)
+        anonymous = {k: v for k, v in job.items() if k != "authorization"} | {"job_name": "anonymous"}
+        config["scrape_configs"] = [job, anonymous]
+        path = tmp_path / "prometheus.yml"
+        path.write_text(yaml.safe_dump(config), encoding="utf-8")
+        port = free_port()
+        argv = [binary, f"--config.file={path}", f"--storage.tsdb.path={tmp_path / 'data'}"]
+        argv += [f"--web.listen-address={HOST}:{port}", "--log.level=warn"]
+        with ServerProcess(argv, port=port, log=tmp_path / "prometheus.log", label="prometheus") as prometheus:
+            prometheus.wait_ready("/-/ready", timeout=WAIT_S, poll=0.1)
+            api = Prometheus(prometheus.url)
+            poll("a scrape with the key", lambda: api.scalar(f'up{{job="{JOB}"}}', lambda v: v == 1))
+            poll("a scrape without it", lambda: api.scalar('up{job="anonymous"}', lambda v: v == 0))
+            assert api.scalar(f'up{{job="{JOB}"}}', lambda v: v == 1) == 1
+    finally:
+        server.stop()

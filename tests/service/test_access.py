@@ -39,8 +39,12 @@ def test_predictions_need_the_key(
 def test_the_key_is_checked_before_anything_else(
     keyed: TestClient, expect_error: Callable[..., dict[str, Any]]
 ) -> None:
-    """Without the key, neither model names nor validation rules are revealed."""
+    """Without the key, neither model names nor validation rules nor the body guard's limits are revealed:
+    the key is checked from the headers, before the body is read (service/api/auth.py; every guard's
+    case, on /v1 and /v2, in test_key_first.py)."""
     expect_error(keyed.post("/v1/models/nope/predict", json={"window": WINDOW}), 401, "unauthorized")
+    wrong_type = keyed.post("/v1/models/lstm/predict", content=b"x", headers={"content-type": "text/plain"})
+    expect_error(wrong_type, 401, "unauthorized")
     expect_error(keyed.post("/v1/models/lstm/predict", json={"window": [1.0]}), 401, "unauthorized")
     with_key = keyed.post("/v1/models/lstm/predict", json={"window": [1.0]}, headers={"X-API-Key": KEY})
     expect_error(with_key, 422, "validation_error")

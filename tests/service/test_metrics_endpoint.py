@@ -120,3 +120,20 @@ def test_the_ready_gauge_is_0_while_an_artifact_cannot_be_served(
     client = make_client(ready=False, artifacts_dir=tmp_path / "missing")
     assert client.get("/readyz").status_code == 503
     assert [v for name, _, v in metric_samples(client) if name == "forecast_ready"] == [0.0]
+
+
+def test_made_up_methods_are_counted_as_other_so_they_add_no_series(
+    make_client: Callable[..., TestClient], metric_samples: Callable[[TestClient], Samples]
+) -> None:
+    client = make_client()
+    for method in ("FROBNICATE", "BREW", "frobnicate", "GETX"):
+        assert client.request(method, "/healthz").status_code == 405, method
+    assert client.request("DELETE", "/healthz").status_code == 405
+    samples = metric_samples(client)
+    methods = {lab["method"] for n, lab, _ in samples if n == "http_requests_total"}
+    assert methods <= {"GET", "POST", "DELETE", "other"}, methods
+    assert value(samples, "http_requests_total", method="other", route="/healthz", status="405") == 4
+    assert value(samples, "http_requests_total", method="DELETE", route="/healthz", status="405") == 1
+    latency = {lab["method"] for n, lab, _ in samples if n == "http_request_duration_seconds_count"}
+    assert "FROBNICATE" not in latency
+    assert "other" in latency
