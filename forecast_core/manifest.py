@@ -7,10 +7,10 @@ service reads is listed here with its SHA-256, so a tampered or truncated file i
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -37,16 +37,18 @@ def served_keys(networks: Iterable[str]) -> list[str]:
 M = TypeVar("M", bound=BaseModel)
 
 
-class _Strict(BaseModel):
+class StrictModel(BaseModel):
+    """Every manifest's strictness: unknown keys are errors, entries are immutable."""
+
     model_config = ConfigDict(extra="forbid", frozen=True, protected_namespaces=())
 
 
-class FileRef(_Strict):
+class FileRef(StrictModel):
     file: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="file name inside the artifact directory")
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
 
 
-class DataSource(_Strict):
+class DataSource(StrictModel):
     name: str
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     rows: int = Field(ge=1)
@@ -56,7 +58,7 @@ class DataSource(_Strict):
     last_date: date
 
 
-class Split(_Strict):
+class Split(StrictModel):
     train_end: date
     test_start: date
     validation_days: int = Field(ge=0)
@@ -64,21 +66,21 @@ class Split(_Strict):
     test_rows: int = Field(ge=0)
 
 
-class ValueRange(_Strict):
+class ValueRange(StrictModel):
     start_date: date
     end_date: date
     min: float
     max: float
 
 
-class Metrics(_Strict):
+class Metrics(StrictModel):
     rmse: float
     mae: float
     mape: float
     mase: float
 
 
-class NetworkEntry(_Strict):
+class NetworkEntry(StrictModel):
     """What every manifest says of one trained network, whatever its inputs: the model sets add their
     own test metrics."""
 
@@ -98,13 +100,27 @@ class ModelEntry(NetworkEntry):
     sequence_rmse: float | None = None
 
 
-class EnsembleEntry(_Strict):
+class EnsembleEntry(StrictModel):
     members: list[str]
     test_metrics: Metrics | None = None
     sequence_rmse: float | None = None
 
 
-class Manifest(_Strict):
+class SetFile:
+    """What every manifest format does with its ``models``: look one up, and save the manifest."""
+
+    if TYPE_CHECKING:
+        models: Mapping[str, Any]
+
+    def model(self, name: str) -> Any:
+        """The entry for ``name``, or :class:`ArtifactError` listing the ones the manifest has."""
+        return model_entry(dict(self.models), name)
+
+    def save(self, directory: Path) -> Path:
+        return save_manifest(cast(BaseModel, self), directory)
+
+
+class Manifest(SetFile, StrictModel):
     format_version: Literal[1]
     created_at: datetime
     git_commit: str | None
@@ -119,12 +135,6 @@ class Manifest(_Strict):
     ensemble: EnsembleEntry | None = None
     intervals: FileRef | None = None
     extra_files: list[FileRef] = Field(default_factory=list)
-
-    def model(self, name: str) -> ModelEntry:
-        return model_entry(self.models, name)
-
-    def save(self, directory: Path) -> Path:
-        return save_manifest(self, directory)
 
     # What the one loader and card builder read of every manifest (manifest_v2.py has the same).
     def served_name(self, key: str) -> str:

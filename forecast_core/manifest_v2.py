@@ -12,7 +12,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from forecast_core.bars import COLUMNS, Bars
 from forecast_core.manifest import (
@@ -22,9 +22,9 @@ from forecast_core.manifest import (
     FileRef,
     Metrics,
     NetworkEntry,
-    model_entry,
+    SetFile,
+    StrictModel,
     read_manifest_json,
-    save_manifest,
     validate_manifest,
 )
 
@@ -32,12 +32,7 @@ OHLC_FORMAT_VERSION: Literal[2] = 2
 OHLC_KIND: Literal["ohlc"] = "ohlc"
 
 
-class _Strict(BaseModel):
-    # Same strictness as the univariate manifest: unknown keys are errors, entries are immutable.
-    model_config = ConfigDict(extra="forbid", frozen=True, protected_namespaces=())
-
-
-class Repair(_Strict):
+class Repair(StrictModel):
     """One implausible bar and what was done to it (``rule`` names the rule that caught it)."""
 
     date: date
@@ -45,7 +40,7 @@ class Repair(_Strict):
     action: str
 
 
-class OhlcDataSource(_Strict):
+class OhlcDataSource(StrictModel):
     name: str
     ticker: str
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
@@ -59,7 +54,7 @@ class OhlcDataSource(_Strict):
     open_close_outside_range: int = Field(ge=0, description="bars kept whose Open or Close lies outside [Low, High]")
 
 
-class OhlcSplit(_Strict):
+class OhlcSplit(StrictModel):
     train_end: date
     test_start: date
     test_end: date
@@ -69,7 +64,7 @@ class OhlcSplit(_Strict):
     held_out_rule: str
 
 
-class GroupMetrics(_Strict):
+class GroupMetrics(StrictModel):
     """Next-day High on the 2017 test days of one group of tickers (prices in each ticker's units)."""
 
     group: str
@@ -85,12 +80,12 @@ class OhlcModelEntry(NetworkEntry):
     test_metrics: GroupMetrics | None = None
 
 
-class OhlcEnsembleEntry(_Strict):
+class OhlcEnsembleEntry(StrictModel):
     members: list[str]
     test_metrics: GroupMetrics | None = None
 
 
-class OhlcManifest(_Strict):
+class OhlcManifest(SetFile, StrictModel):
     format_version: Literal[2]
     kind: Literal["ohlc"]
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
@@ -107,12 +102,6 @@ class OhlcManifest(_Strict):
     ensemble: OhlcEnsembleEntry | None = None
     intervals: FileRef | None = None
     extra_files: list[FileRef] = Field(default_factory=list)
-
-    def model(self, name: str) -> OhlcModelEntry:
-        return model_entry(self.models, name)
-
-    def save(self, directory: Path) -> Path:
-        return save_manifest(self, directory)
 
     # What the one loader and card builder read of every manifest (manifest.py has the same).
     def served_name(self, key: str) -> str:

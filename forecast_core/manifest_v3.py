@@ -13,7 +13,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from forecast_core.checksums import verified_path
 from forecast_core.errors import ArtifactError
@@ -23,19 +23,15 @@ from forecast_core.manifest import (
     MANIFEST_FILE,
     FileRef,
     NetworkEntry,
-    model_entry,
-    save_manifest,
+    SetFile,
+    StrictModel,
 )
 
 FORMAT_VERSION_3: Literal[3] = 3
 JsonScalar = str | int | float | bool | None
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, protected_namespaces=())
-
-
-class Features(_Strict):
+class Features(StrictModel):
     """Which feature set the networks were trained on, and what rebuilds it."""
 
     name: str = Field(description="the registered feature set's name")
@@ -48,12 +44,12 @@ class NetworkEntryV3(NetworkEntry):
     test_metrics: dict[str, float] | None = None
 
 
-class EnsembleEntryV3(_Strict):
+class EnsembleEntryV3(StrictModel):
     members: list[str]
     test_metrics: dict[str, float] | None = None
 
 
-class ManifestV3(_Strict):
+class ManifestV3(SetFile, StrictModel):
     format_version: Literal[3]
     kind: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$", description="the set's kind, shown on its model cards")
     name: str | None = Field(
@@ -71,12 +67,6 @@ class ManifestV3(_Strict):
     intervals: FileRef | None = None
     extra: dict[str, Any] = Field(default_factory=dict, description="more facts for the model cards")
     extra_files: list[FileRef] = Field(default_factory=list)
-
-    def model(self, name: str) -> NetworkEntryV3:
-        return model_entry(self.models, name)
-
-    def save(self, directory: Path) -> Path:
-        return save_manifest(self, directory)
 
     # What the one loader and card builder read of every manifest (manifest.py has the same).
     def served_name(self, key: str) -> str:

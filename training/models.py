@@ -100,15 +100,9 @@ def fit_model(
     log.info("training %s: %d windows, %d parameters, %s", net.kind, len(x), model.count_params(), net)
     started = time.perf_counter()
     history = model.fit(
-        x,
-        y,
-        epochs=epochs,
-        batch_size=batch_size,
-        validation_data=validation,
-        callbacks=callbacks,
-        verbose=verbose,
+        x, y, epochs=epochs, batch_size=batch_size, validation_data=validation, callbacks=callbacks, verbose=verbose,
         shuffle=True,
-    )
+    )  # fmt: skip
     seconds = time.perf_counter() - started
     info: dict[str, Any] = {
         "train_seconds": round(seconds, 1),

@@ -59,6 +59,11 @@ class OhlcRecipe:
         return Network(kind, window, features, (self.units,), self.dropout, "zero", "adam", self.learning_rate)
 
 
+def fit_options(recipe: ModelRecipe | OhlcRecipe) -> dict[str, int]:
+    """How :func:`training.models.fit_model` trains a recipe's networks."""
+    return {"epochs": recipe.epochs, "batch_size": recipe.batch_size, "patience": recipe.patience}
+
+
 @dataclass(frozen=True)
 class Recipe:
     name: str

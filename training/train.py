@@ -50,7 +50,7 @@ from training.data import (
     unused_rows_note,
 )
 from training.data import Split as DataSplit
-from training.recipes import RECIPES, ModelKind, ModelRecipe
+from training.recipes import RECIPES, ModelKind, ModelRecipe, fit_options
 
 log = logging.getLogger("forecast-train")
 CALIBRATION_MIN_DAYS = 40  # interval calibration needs a backtest of at least this many validation days
@@ -144,10 +144,8 @@ def fit_network(
     if recipe.validation_days:
         days = recipe.validation_days
         x, y, validation = x[:-days], y[:-days], (x[-days:], y[-days:])
-    return fit_model(
-        recipe.network(kind, window), x, y, validation,
-        epochs=recipe.epochs, batch_size=recipe.batch_size, patience=recipe.patience, seed=seed, verbose=verbose,
-    )  # fmt: skip
+    net = recipe.network(kind, window)
+    return fit_model(net, x, y, validation, seed=seed, verbose=verbose, **fit_options(recipe))
 
 
 @dataclass(frozen=True)

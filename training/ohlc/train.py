@@ -173,7 +173,7 @@ def run(
     from training.models import fit_model
     from training.ohlc.scoring import score_set
     from training.onnx_export import export_onnx
-    from training.recipes import OhlcRecipe
+    from training.recipes import OhlcRecipe, fit_options
 
     kinds: list[ModelKind] = [k for k in ("lstm", "gru") if k in args.models.split(",")]
     base = OhlcRecipe(
@@ -195,11 +195,11 @@ def run(
         if reused is not None:
             model, fit_info[kind] = reused
         else:
-            r, (x, y, x_val, y_val) = recipes[kind], data
+            (x, y, x_val, y_val), options = data, fit_options(recipes[kind])
+            net = recipes[kind].network(kind, args.window, x.shape[2])
             model, fit_info[kind] = fit_model(
-                r.network(kind, args.window, x.shape[2]), x, y, (x_val, y_val),
-                epochs=r.epochs, batch_size=r.batch_size, patience=r.patience, seed=args.seed, verbose=args.verbose,
-            )  # fmt: skip
+                net, x, y, (x_val, y_val), seed=args.seed, verbose=args.verbose, **options
+            )
             model.save(keras_path)
             # Written right after each fit, so a later failure does not cost the training (--resume).
             record = {"hyperparameters": params, "fit": fit_info[kind]}
