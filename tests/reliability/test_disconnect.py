@@ -203,8 +203,6 @@ def test_a_request_cancelled_by_its_caller_is_not_computed(tiny_artifacts: Path)
 
 
 def test_a_transport_that_cannot_report_a_disconnect_does_not_stop_the_work(tiny_artifacts: Path) -> None:
-    from service.core.limits import client_gone
-
     async def broken() -> None:
         raise RuntimeError("receive is not available")
 
@@ -214,8 +212,8 @@ def test_a_transport_that_cannot_report_a_disconnect_does_not_stop_the_work(tiny
         dp = client.app.state.dataplane  # type: ignore[attr-defined]
 
         async def scenario() -> Any:
-            client_gone.set(broken)
-            return await dp.infer(dp.model("gru"), InferenceRequest(np.array([GOOD]), horizon=30))
+            request = InferenceRequest(np.array([GOOD]), horizon=30, client_gone=broken)
+            return await dp.infer(dp.model("gru"), request)
 
         assert asyncio.run(scenario()).values.shape == (1, 30, 1)
     finally:
