@@ -57,8 +57,8 @@ class HotRoute(Route):
     """A POST route with one handler. ``operation`` is how /openapi.json describes it, and ``documented_after``
     the route it is listed after (it is matched before every other route)."""
 
-    def __init__(self, path: str, handler: Handler, operation: APIRoute) -> None:
-        super().__init__(path, _Endpoint(handler), methods=["POST"], name=operation.name)
+    def __init__(self, operation: APIRoute, handler: Handler) -> None:
+        super().__init__(operation.path, _Endpoint(handler), methods=["POST"], name=operation.name)
         self.operation = operation
         self.documented_after: BaseRoute | None = None
 

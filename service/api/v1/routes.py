@@ -71,14 +71,11 @@ async def forecast(request: Request) -> Response:
     return hot.json_response(codec.encode_forecast(result))
 
 
-_PREDICT, _FORECAST = f"{router.prefix}/{{name}}/predict", f"{router.prefix}/{{name}}/forecast"
 #: Served ahead of FastAPI's routing (service/api/hot.py); errors go to the app's handlers (/v1's shape).
 hot_routes = [
     hot.HotRoute(
-        _PREDICT,
-        predict,
         hot.operation(
-            _PREDICT,
+            f"{router.prefix}/{{name}}/predict",
             "predict",
             PredictRequest,
             tags=router.tags,
@@ -86,12 +83,11 @@ hot_routes = [
             responses=_ERRORS,
             summary="Next value (or bar) after one window or each of a batch",
         ),
+        predict,
     ),
     hot.HotRoute(
-        _FORECAST,
-        forecast,
         hot.operation(
-            _FORECAST,
+            f"{router.prefix}/{{name}}/forecast",
             "forecast",
             ForecastRequest,
             tags=router.tags,
@@ -99,5 +95,6 @@ hot_routes = [
             responses=_FORECAST_ERRORS,
             summary="Recursive multi-step forecast from one window",
         ),
+        forecast,
     ),
 ]

@@ -111,9 +111,9 @@ async def infer(request: Request) -> Response:
         params = request.path_params
         model = dataplane.model(params["name"], params.get("version"))
         body = hot.parse_body(InferRequest, header)
+        decoded = codec.decode_infer(body, model.card, data, hot.client_gone(request))
         wants_binary = codec.binary_output(body)
-        result = await dataplane.infer(model, codec.decode_infer(body, model.card, data, hot.client_gone(request)))
-        response, raw = codec.encode_infer(result, body.id, wants_binary)
+        response, raw = codec.encode_infer(await dataplane.infer(model, decoded), body.id, wants_binary)
     except Exception as exc:
         error = errors.to_response(exc)
         if error is None:
@@ -135,17 +135,21 @@ _INFER: dict[str, Any] = {
     "responses": _ERRORS,
     "description": _BINARY_DOC,
 }
-_LATEST, _VERSION = (
-    f"{router.prefix}/models/{{name}}/infer",
-    f"{router.prefix}/models/{{name}}/versions/{{version}}/infer",
-)
-_INFER_SUMMARY = "Inference: the next value after each window, or a forecast with parameters.horizon"
+_SUMMARY = "Inference: the next value after each window, or a forecast with parameters.horizon"
 #: Served ahead of FastAPI's routing (service/api/hot.py).
 hot_routes = [
-    hot.HotRoute(_LATEST, infer, hot.operation(_LATEST, "infer", InferRequest, summary=_INFER_SUMMARY, **_INFER)),
     hot.HotRoute(
-        _VERSION,
+        hot.operation(f"{router.prefix}/models/{{name}}/infer", "infer", InferRequest, summary=_SUMMARY, **_INFER),
         infer,
-        hot.operation(_VERSION, "infer_version", InferRequest, summary="Inference (one version)", **_INFER),
+    ),
+    hot.HotRoute(
+        hot.operation(
+            f"{router.prefix}/models/{{name}}/versions/{{version}}/infer",
+            "infer_version",
+            InferRequest,
+            summary="Inference (one version)",
+            **_INFER,
+        ),
+        infer,
     ),
 ]
