@@ -1,9 +1,9 @@
 """The hot endpoints (predict, forecast, infer): one handler each, on a plain Starlette route.
 
 FastAPI's request handling (dependency solving, the body validated into a model, the returned model
-validated and serialised again) costs about 85 µs a request on the 2-core reference machine, more than
-the model; a Starlette ``Route`` whose endpoint takes the raw ``Request`` costs about 10 µs (BENCHMARKS.md,
-"one request path"). So each hot endpoint reads its body once (:func:`parse_body`, pydantic's
+validated and serialised again) costs about 85 µs a request more than a plain Starlette ``Route`` on the
+2-core machine of BENCHMARKS.md ("2026-12-06: one request path"), more than the model itself. So each hot
+endpoint takes the raw ``Request``, reads its body once (:func:`parse_body`, pydantic's
 ``model_validate_json`` in Rust), calls the dataplane and writes the answer with msgspec
 (:func:`json_response`).
 
