@@ -12,9 +12,11 @@ from service import __version__
 from service.api import health, metrics
 from service.api.auth import KeyGuard
 from service.api.docs import install_docs
-from service.api.door import FrontDoor
-from service.api.v1.errors import install_dataplane_errors
+from service.api.errors import install_dataplane_errors
+from service.api.hot import add_hot_routes
+from service.api.v1.routes import hot_routes as v1_hot_routes
 from service.api.v1.routes import router as v1_router
+from service.api.v2.routes import hot_routes as v2_hot_routes
 from service.api.v2.routes import router as v2_router
 from service.core.config import Settings
 from service.core.errors import install_error_handlers
@@ -62,18 +64,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_dataplane_errors(app)
     app.include_router(health.router)
     app.include_router(metrics.router)
+    # The hot routes after their protocol's others: /openapi.json lists paths in route order.
     app.include_router(v1_router)
+    add_hot_routes(app, v1_hot_routes)
     app.include_router(v2_router)
+    add_hot_routes(app, v2_hot_routes)
     if docs:
         install_docs(app, "/openapi.json")
-    # Innermost of the service's middleware, so the hot paths still pass the body guard and are counted.
-    app.add_middleware(FrontDoor, routes=[*v1_router.routes, *v2_router.routes])
     app.add_middleware(
         BodyLimitMiddleware, max_bytes=settings.max_body_bytes, max_header_bytes=settings.max_header_bytes
     )
     if settings.api_keys:
         # Outside the body guard: a request to a protected route without the key is refused from its
         # headers, before any body is buffered or parsed (service/api/auth.py).
-        app.add_middleware(KeyGuard, settings=settings, routes=[*v1_router.routes, *v2_router.routes])
+        app.add_middleware(KeyGuard, settings=settings, routes=app.router.routes)
     app.add_middleware(MetricsMiddleware, metrics=app_metrics)  # outermost: counts 401/413/415 too
     return app

@@ -1,15 +1,16 @@
 """The API key, checked before anything reads the body.
 
-The routes check the key as a dependency, and the fast lanes as their first step; both run after the
-body guard (service/core/limits.py), which buffers up to ``FORECAST_MAX_BODY_BYTES`` and parses JSON to
-find repeated keys, and after /v2's binary unframing. :class:`KeyGuard` sits outside the body guard and
+The routes check the key as a dependency (the hot routes as their first step); both run after the body
+guard (service/core/limits.py), which buffers up to ``FORECAST_MAX_BODY_BYTES`` and parses JSON to find
+repeated keys, and after /v2's binary unframing. :class:`KeyGuard` sits outside the body guard and
 answers an anonymous request to a protected route 401 from its headers alone, so a client without the
 key can make the server neither buffer nor parse a body, nor learn the body rules (415, 413, 431, 400).
 
-Which routes are protected is read off the routes themselves (those that depend on ``require_api_key``),
-the check is :func:`service.api.deps.check_api_key`, and the 401 is what the route's own class answers
-for it (the service-wide error shape on /v1, ``{"error": "..."}`` on /v2), so a request is refused the
-same way whichever layer sees it first.
+Which routes are protected is read off the routes themselves (those that depend on ``require_api_key``,
+or whose documented operation does), they are matched with Starlette's own ``Route.matches``, the check
+is :func:`service.api.deps.check_api_key`, and the 401 is built by the route's protocol (the service-wide
+error shape on /v1, ``{"error": "..."}`` on /v2), so a request is refused the same way whichever layer
+sees it first.
 """
 
 from __future__ import annotations
@@ -18,10 +19,12 @@ from collections.abc import Iterable
 
 from fastapi.routing import APIRoute
 from starlette.responses import Response
-from starlette.routing import BaseRoute
+from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.api.deps import API_KEY_HEADER, check_api_key, require_api_key
+from service.api.hot import HotRoute
+from service.api.v2 import errors as v2_errors
 from service.core.config import Settings
 from service.core.errors import ApiError, error_response
 
@@ -29,16 +32,15 @@ _HEADER = API_KEY_HEADER.lower().encode("latin-1")
 
 
 def protected(route: BaseRoute) -> bool:
-    """Whether ``route`` requires the API key (depends on ``require_api_key``)."""
-    return isinstance(route, APIRoute) and any(d.dependency is require_api_key for d in route.dependencies)
+    """Whether ``route`` requires the API key (depends on ``require_api_key``, itself or as documented)."""
+    described = route.operation if isinstance(route, HotRoute) else route
+    return isinstance(described, APIRoute) and any(d.dependency is require_api_key for d in described.dependencies)
 
 
-def _refusal(route: APIRoute, exc: ApiError) -> Response:
-    """The route's own answer to ``exc`` (its route class' ``error_response``), else the service-wide one."""
-    answer = getattr(route, "error_response", None)
-    response = answer(exc) if answer is not None else None
-    if isinstance(response, Response):
-        return response
+def _refusal(path: str, exc: ApiError) -> Response:
+    """The 401 in the shape of the path's protocol."""
+    if path.startswith("/v2/"):
+        return v2_errors.error_json(exc.status, exc.message, exc.headers)
     return error_response(exc.status, exc.code, exc.message, exc.details, exc.headers)
 
 
@@ -48,12 +50,11 @@ class KeyGuard:
 
     def __init__(self, app: ASGIApp, settings: Settings, routes: Iterable[BaseRoute]) -> None:
         self.app, self.settings = app, settings
-        self.routes = [route for route in routes if isinstance(route, APIRoute) and protected(route)]
+        self.routes = [route for route in routes if protected(route)]
 
-    def _match(self, scope: Scope) -> APIRoute | None:
-        method, path = scope["method"], scope["path"]
+    def _match(self, scope: Scope) -> BaseRoute | None:
         for route in self.routes:
-            if method in (route.methods or ()) and route.path_regex.match(path) is not None:
+            if route.matches(scope)[0] is Match.FULL:  # path and method, as the router itself decides
                 return route
         return None
 
@@ -69,6 +70,6 @@ class KeyGuard:
         except ApiError as exc:
             # What the router would have set: the metrics middleware labels the 401 by the route template.
             scope["route"] = route
-            await _refusal(route, exc)(scope, receive, send)
+            await _refusal(scope["path"], exc)(scope, receive, send)
             return
         await self.app(scope, receive, send)

@@ -80,8 +80,8 @@ async def require_api_key(settings: SettingsDep, key: Annotated[str | None, Secu
 
 
 def authorized_dataplane(request: Request) -> DataPlane:
-    """For the fast lanes, which skip dependency solving: the API key checked as ``require_api_key``
-    does, then the dataplane."""
+    """For the hot endpoints (service/api/hot.py), which take no dependencies: the API key checked as
+    ``require_api_key`` does, then the dataplane."""
     state = request.app.state
     if state.settings.api_key is not None:  # the header is only looked up when a key is configured
         check_api_key(state.settings, request.headers.get(API_KEY_HEADER))

@@ -1,26 +1,20 @@
 """Request guards that must run before the body is parsed: content type (415), body size (413) and
-strict JSON (400 for a duplicate key); and, once the body is read, how to learn that the client left.
+strict JSON (400 for a duplicate key). The body is read here once and handed on whole; after it, the
+app's ``receive`` brings what the server sends next (``http.disconnect`` when the client leaves).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
-from contextvars import ContextVar
 from typing import Any
 
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from service.api.v2.errors import error_json as v2_error
 from service.core.errors import error_response
 
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
-
-#: Set while a request with a body is handled: awaiting it returns once the client has disconnected.
-#: After the body has been read, the next ASGI message a server sends is ``http.disconnect`` (uvicorn
-#: sends it when the connection drops), so the dataplane can stop work nobody will read, whatever the
-#: protocol in between.
-client_gone: ContextVar[Callable[[], Awaitable[None]] | None] = ContextVar("client_gone", default=None)
 
 
 class DuplicateKeyError(ValueError):
@@ -143,24 +137,14 @@ class BodyLimitMiddleware:
         if repeated is not None:
             await self._duplicate(scope["path"], repeated)(scope, receive, send)
             return
-        replay = replay_body(body, receive)
-
-        async def gone() -> None:
-            while (await receive())["type"] != "http.disconnect":
-                pass
-
-        token = client_gone.set(gone)
-        try:
-            await self.app(scope, replay, send)
-        finally:
-            client_gone.reset(token)
+        await self.app(scope, replay_body(body, receive), send)
 
     @staticmethod
     def _duplicate(path: str, key: str) -> JSONResponse:
         shown = key if len(key) <= 64 else key[:61] + "..."
         message = f"request body is not valid JSON: key {shown!r} appears twice in one object"
         if path.startswith("/v2/"):  # what /v2 answers for any other body it cannot parse
-            return JSONResponse({"error": message}, status_code=400)
+            return v2_error(400, message)
         details = [{"field": "body", "rule": "unique_keys", "message": message}]
         return error_response(400, "malformed_json", message, details)
 

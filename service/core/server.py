@@ -29,6 +29,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from service.core.config import Settings
+from service.core.errors import error_body
 
 # The first bytes of every request are free of the upload budget: a single-window predict (about 1 kB)
 # or a 256-window batch of short prices is never refused because large stalled uploads hold the budget.
@@ -158,7 +159,7 @@ class _RequestDeadline(asyncio.Protocol):
 
 def _response(status: int, code: str, message: str, headers: list[tuple[bytes, bytes]]) -> bytes:
     """A complete HTTP/1.1 response in the service's error shape, that closes the connection."""
-    body = json.dumps({"error": {"status": status, "code": code, "message": message, "details": []}}).encode()
+    body = json.dumps(error_body(status, code, message)).encode()
     lines = [f"HTTP/1.1 {status} {http.HTTPStatus(status).phrase}".encode()]
     lines += [name + b": " + value for name, value in headers]
     lines += [b"content-type: application/json", b"content-length: %d" % len(body), b"connection: close"]

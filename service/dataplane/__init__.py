@@ -4,7 +4,7 @@ Layering: ``service/api/v1`` and ``service/api/v2`` (wire formats) -> this packa
 -> ``forecast_core`` (lean pieces shared with training).
 """
 
-from service.dataplane.dataplane import DataPlane, InferenceRequest, InferenceResult
+from service.dataplane.dataplane import DataPlane, InferenceRequest, InferenceResult, Watch
 from service.dataplane.errors import (
     DataPlaneError,
     DeadlineExceeded,
@@ -29,4 +29,5 @@ __all__ = [
     "ModelRegistry",
     "ServedModel",
     "VersionNotFound",
+    "Watch",
 ]

@@ -30,7 +30,6 @@ import numpy as np
 
 from forecast_core.predictor import DeadlineExceeded as StepsDeadlineExceeded
 from service.core.config import Settings
-from service.core.limits import client_gone
 from service.core.metrics import Metrics
 from service.dataplane.admission import Admission
 from service.dataplane.errors import ClientDisconnected, DeadlineExceeded, InvalidInput, VersionNotFound
@@ -39,6 +38,8 @@ from service.dataplane.registry import ModelRegistry
 from service.dataplane.rules import Locator, check_finite_output, check_limit, check_prices, default_locator
 
 log = logging.getLogger("service.dataplane")
+#: Awaiting it returns once the client has disconnected.
+Watch = Callable[[], Awaitable[None]]
 # Model steps (windows x forecast steps x ensemble members) cheap enough to run on the event loop.
 INLINE_MAX_STEPS = 8
 
@@ -59,6 +60,9 @@ class InferenceRequest:
     #: Set by whoever knows the answer is no longer wanted (the dataplane sets it too when the client
     #: disconnects); a forecast stops at its next step once it is set.
     cancelled: threading.Event | None = None
+    #: Awaiting it returns once the client has disconnected (None: the protocol cannot tell). The
+    #: protocol builds it from its transport once the body is read, so work nobody will read can stop.
+    client_gone: Watch | None = None
 
 
 @dataclass(frozen=True)
@@ -82,7 +86,7 @@ def _stop_rule(deadline: float, cancelled: threading.Event | None) -> Callable[[
     return lambda: cancelled.is_set() or time.monotonic() > deadline
 
 
-async def _until_gone(watch: Callable[[], Awaitable[None]]) -> None:
+async def _until_gone(watch: Watch) -> None:
     """Returns once the client has disconnected; never, when the server cannot tell."""
     try:
         await watch()
@@ -130,7 +134,7 @@ class DataPlane:
         cancelled = request.cancelled or threading.Event()
         if request.cancelled is None:
             request = dataclasses.replace(request, cancelled=cancelled)
-        watch = client_gone.get()
+        watch = request.client_gone
         gone = asyncio.ensure_future(_until_gone(watch)) if watch is not None else None
         if gone is not None:
             gone.add_done_callback(lambda f: None if f.cancelled() else cancelled.set())

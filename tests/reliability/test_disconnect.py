@@ -129,16 +129,30 @@ async def call_and_leave(app: Any, path: str, body: dict[str, Any], leave: threa
     return sent
 
 
+@pytest.mark.parametrize(
+    ("path", "body", "answer"),
+    [
+        ("/v1/models/gru/forecast", {"window": GOOD, "horizon": HORIZON}, b"client_disconnected"),
+        (
+            "/v2/models/gru/infer",
+            {
+                "inputs": [{"name": "window", "datatype": "FP32", "shape": [1, len(GOOD)], "data": GOOD}],
+                "parameters": {"horizon": HORIZON},
+            },
+            b"disconnected",
+        ),
+    ],
+    ids=["v1", "v2"],
+)
 def test_a_forecast_whose_client_disconnected_stops_within_one_step(
-    served_gru: tuple[TestClient, PausingBackend],
+    served_gru: tuple[TestClient, PausingBackend], path: str, body: dict[str, Any], answer: bytes
 ) -> None:
     client, backend = served_gru
-    body = {"window": GOOD, "horizon": HORIZON}
-    sent = asyncio.run(call_and_leave(client.app, "/v1/models/gru/forecast", body, backend.paused))
+    sent = asyncio.run(call_and_leave(client.app, path, body, backend.paused))
     # The client left during call 5; the forecast stopped before call 6 and nothing else was computed.
     assert backend.calls == STOP_AFTER
     assert sent[0]["status"] == 499
-    assert b"client_disconnected" in sent[1]["body"]
+    assert answer in sent[1]["body"]
     metrics = client.get("/metrics").text
     assert 'forecast_requests_cancelled_total{model="gru"} 1.0' in metrics
     assert "forecast_work_running 0.0" in metrics
@@ -205,8 +219,6 @@ def test_a_request_cancelled_by_its_caller_is_not_computed(tiny_artifacts: Path)
 
 
 def test_a_transport_that_cannot_report_a_disconnect_does_not_stop_the_work(tiny_artifacts: Path) -> None:
-    from service.core.limits import client_gone
-
     async def broken() -> None:
         raise RuntimeError("receive is not available")
 
@@ -216,8 +228,8 @@ def test_a_transport_that_cannot_report_a_disconnect_does_not_stop_the_work(tiny
         dp = client.app.state.dataplane  # type: ignore[attr-defined]
 
         async def scenario() -> Any:
-            client_gone.set(broken)
-            return await dp.infer(dp.model("gru"), InferenceRequest(np.array([GOOD]), horizon=30))
+            request = InferenceRequest(np.array([GOOD]), horizon=30, client_gone=broken)
+            return await dp.infer(dp.model("gru"), request)
 
         assert asyncio.run(scenario()).values.shape == (1, 30, 1)
     finally:

@@ -41,9 +41,6 @@ OPERATIONS = sorted(
     for method in item
 )
 CASES: Counter[str] = Counter()
-# Known problem in service/api/v2/ (not this suite's file): a body FastAPI cannot decode (bytes that
-# are not UTF-8) raises Starlette's HTTPException, which V2Route does not convert, so the v2 route answers
-# 400 in the /v1 error shape instead of its documented {"error": "..."}.
 STATUSES: Counter[int] = Counter()
 
 

@@ -1,8 +1,7 @@
-"""The API key holds on every path a prediction can take: fast lane and full route, JSON and binary /v2.
+"""The API key holds on every hot endpoint: /v1 predict and forecast, /v2 infer with JSON and binary bodies.
 
-A configured key must be sent exactly: no header, an empty one, a wrong one are all 401, whichever
-handler answers. An empty or blank ``FORECAST_API_KEY`` is refused at start rather than read as a key
-that an empty header would match.
+A configured key must be sent exactly: no header, an empty one, a wrong one are all 401. An empty or
+blank ``FORECAST_API_KEY`` is refused at start rather than read as a key that an empty header would match.
 """
 
 from __future__ import annotations
@@ -18,8 +17,6 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
-from service.api.v1 import routes as v1_routes
-from service.api.v2 import routes as v2_routes
 from service.core.config import Settings
 from tests.conftest import ARTIFACTS_ROOT
 from tests.service.conftest import running_client
@@ -34,6 +31,7 @@ JSON_CALLS: list[tuple[str, dict[str, Any]]] = [
     ("/v1/models/ohlc-lstm/predict", {"window": BARS}),
     ("/v2/models/lstm/infer", {"inputs": [TENSOR]}),
     ("/v2/models/ensemble/infer", {"inputs": [TENSOR], "parameters": {"horizon": 2}}),
+    ("/v2/models/gru/versions/{version}/infer", {"inputs": [TENSOR]}),
 ]
 # Every header a client could send that is not the key: none, empty, blank, near misses.
 NOT_THE_KEY: list[dict[str, str]] = [
@@ -62,21 +60,13 @@ def _binary_call(client: TestClient, headers: dict[str, str]) -> Any:
 
 
 def _statuses(client: TestClient, headers: dict[str, str]) -> list[int]:
-    statuses = [client.post(path, json=body, headers=headers).status_code for path, body in JSON_CALLS]
+    version = client.get("/v2/models/gru").json()["versions"][0]
+    calls = [(path.format(version=version), body) for path, body in JSON_CALLS]
+    statuses = [client.post(path, json=body, headers=headers).status_code for path, body in calls]
     return [*statuses, _binary_call(client, headers).status_code]
 
 
-@pytest.mark.parametrize("lane", ["fast", "full"])
-def test_only_the_right_key_is_ever_answered_on_either_lane(
-    keyed: TestClient, monkeypatch: pytest.MonkeyPatch, lane: str
-) -> None:
-    if lane == "full":
-
-        async def decline(*_: Any) -> None:
-            return None
-
-        monkeypatch.setattr(v1_routes, "parse_body", decline)
-        monkeypatch.setattr(v2_routes, "parse_body", decline)
+def test_only_the_right_key_is_ever_answered(keyed: TestClient) -> None:
     for headers in NOT_THE_KEY:
         assert _statuses(keyed, headers) == [401] * (len(JSON_CALLS) + 1), headers
     assert _statuses(keyed, {"X-API-Key": KEY}) == [200] * (len(JSON_CALLS) + 1)

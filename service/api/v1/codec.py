@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from service.api.v1.schemas import ForecastRequest, ModelInfo, PredictRequest
-from service.dataplane import InferenceRequest, InferenceResult, InvalidInput, ModelCard
+from service.dataplane import InferenceRequest, InferenceResult, InvalidInput, ModelCard, Watch
 
 
 def _row(window: list[float] | dict[str, list[float]], card: ModelCard, where: str) -> np.ndarray:
@@ -58,18 +58,22 @@ def _locator(field: str, card: ModelCard, single: bool) -> Any:
     return locate
 
 
-def decode_predict(body: PredictRequest, card: ModelCard) -> InferenceRequest:
+def decode_predict(body: PredictRequest, card: ModelCard, client_gone: Watch | None = None) -> InferenceRequest:
     field = "window" if body.window is not None else "windows"
     if body.window is not None:  # one window: no stacking (the common call)
         x = _row(body.window, card, field)[None]
     else:
         x = np.stack([_row(w, card, f"{field}[{i}]") for i, w in enumerate(body.batch())])
     return InferenceRequest(
-        inputs=x, intervals=tuple(body.intervals or ()), field=field, locate=_locator(field, card, field == "window")
+        inputs=x,
+        intervals=tuple(body.intervals or ()),
+        field=field,
+        locate=_locator(field, card, field == "window"),
+        client_gone=client_gone,
     )
 
 
-def decode_forecast(body: ForecastRequest, card: ModelCard) -> InferenceRequest:
+def decode_forecast(body: ForecastRequest, card: ModelCard, client_gone: Watch | None = None) -> InferenceRequest:
     x = _row(body.window, card, "window")[None]
     return InferenceRequest(
         inputs=x,
@@ -77,6 +81,7 @@ def decode_forecast(body: ForecastRequest, card: ModelCard) -> InferenceRequest:
         intervals=tuple(body.intervals or ()),
         field="window",
         locate=_locator("window", card, True),
+        client_gone=client_gone,
     )
 
 

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Request, Response
 
-from service.api.deps import DataPlaneDep, ModelDep, authorized_dataplane, require_api_key
-from service.api.fastroute import fast_lane, json_response, parse_body
+from service.api import hot
+from service.api.deps import DataPlaneDep, authorized_dataplane
 from service.api.v1 import codec
-from service.api.v1.errors import V1Route
 from service.api.v1.schemas import (
     ErrorResponse,
     ForecastRequest,
@@ -19,7 +18,6 @@ from service.api.v1.schemas import (
     PredictRequest,
     PredictResponse,
 )
-from service.dataplane import DataPlane, ServedModel
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorResponse, "description": text}
@@ -38,7 +36,7 @@ _FORECAST_ERRORS: dict[int | str, dict[str, Any]] = {
     **_ERRORS,
     504: {"model": ErrorResponse, "description": "the forecast ran past the server's per-request time limit"},
 }
-router = APIRouter(prefix="/v1/models", tags=["models"], route_class=V1Route)
+router = APIRouter(prefix="/v1/models", tags=["models"])
 
 
 @router.get("", response_model=ModelList, summary="Every model this server serves, with its inputs and outputs")
@@ -56,51 +54,47 @@ async def get_model(name: str, dataplane: DataPlaneDep) -> ModelInfo:
     return codec.model_info(card, error is None, error)
 
 
-async def _predict(dataplane: DataPlane, model: ServedModel, body: PredictRequest) -> Response:
-    result = await dataplane.infer(model, codec.decode_predict(body, model.card))
-    return json_response(codec.encode_predict(result))
-
-
-async def _forecast(dataplane: DataPlane, model: ServedModel, body: ForecastRequest) -> Response:
-    result = await dataplane.infer(model, codec.decode_forecast(body, model.card))
-    return json_response(codec.encode_forecast(result))
-
-
-# The fast lanes (service/api/fastroute.py): same checks in the same order as the full routes (API key,
-# model, body), without FastAPI's dependency solving; a body that does not validate goes to the full route.
-async def _fast_predict(request: Request) -> Response | None:
+async def predict(request: Request) -> Response:
+    # The checks in the order clients have always seen them: API key, model, body.
     dataplane = authorized_dataplane(request)
     model = dataplane.model(request.path_params["name"])
-    body = await parse_body(request, PredictRequest)
-    return None if body is None else await _predict(dataplane, model, body)
+    body = hot.parse_body(PredictRequest, await request.body())
+    result = await dataplane.infer(model, codec.decode_predict(body, model.card, hot.client_gone(request)))
+    return hot.json_response(codec.encode_predict(result))
 
 
-async def _fast_forecast(request: Request) -> Response | None:
+async def forecast(request: Request) -> Response:
     dataplane = authorized_dataplane(request)
     model = dataplane.model(request.path_params["name"])
-    body = await parse_body(request, ForecastRequest)
-    return None if body is None else await _forecast(dataplane, model, body)
+    body = hot.parse_body(ForecastRequest, await request.body())
+    result = await dataplane.infer(model, codec.decode_forecast(body, model.card, hot.client_gone(request)))
+    return hot.json_response(codec.encode_forecast(result))
 
 
-@router.post(
-    "/{name}/predict",
-    response_model=PredictResponse,
-    responses=_ERRORS,
-    dependencies=[Depends(require_api_key)],
-    summary="Next value (or bar) after one window or each of a batch",
-)
-@fast_lane(_fast_predict)
-async def predict(body: PredictRequest, model: ModelDep, dataplane: DataPlaneDep) -> Response:
-    return await _predict(dataplane, model, body)
-
-
-@router.post(
-    "/{name}/forecast",
-    response_model=ForecastResponse,
-    responses=_FORECAST_ERRORS,
-    dependencies=[Depends(require_api_key)],
-    summary="Recursive multi-step forecast from one window",
-)
-@fast_lane(_fast_forecast)
-async def forecast(body: ForecastRequest, model: ModelDep, dataplane: DataPlaneDep) -> Response:
-    return await _forecast(dataplane, model, body)
+#: Served ahead of FastAPI's routing (service/api/hot.py); errors go to the app's handlers (/v1's shape).
+hot_routes = [
+    hot.HotRoute(
+        hot.operation(
+            f"{router.prefix}/{{name}}/predict",
+            "predict",
+            PredictRequest,
+            tags=router.tags,
+            response_model=PredictResponse,
+            responses=_ERRORS,
+            summary="Next value (or bar) after one window or each of a batch",
+        ),
+        predict,
+    ),
+    hot.HotRoute(
+        hot.operation(
+            f"{router.prefix}/{{name}}/forecast",
+            "forecast",
+            ForecastRequest,
+            tags=router.tags,
+            response_model=ForecastResponse,
+            responses=_FORECAST_ERRORS,
+            summary="Recursive multi-step forecast from one window",
+        ),
+        forecast,
+    ),
+]

@@ -19,7 +19,7 @@ import numpy as np
 
 from service.api.v2.errors import bad_request
 from service.api.v2.types import InferRequest, Parameters, TensorInput
-from service.dataplane import InferenceRequest, InferenceResult, ModelCard
+from service.dataplane import InferenceRequest, InferenceResult, ModelCard, Watch
 
 INPUT_NAME = "window"
 OUTPUT_NAME = "prediction"
@@ -173,8 +173,11 @@ def binary_output(body: InferRequest) -> bool:
     return default
 
 
-def decode_infer(body: InferRequest, card: ModelCard, data: bytes | None = None) -> InferenceRequest:
-    """The dataplane's request; ``data`` is the binary part after the JSON header (None: JSON only)."""
+def decode_infer(
+    body: InferRequest, card: ModelCard, data: bytes | None = None, client_gone: Watch | None = None
+) -> InferenceRequest:
+    """The dataplane's request; ``data`` is the binary part after the JSON header (None: JSON only);
+    ``client_gone`` returns once the client has left."""
     if len(body.inputs) != 1 or body.inputs[0].name != INPUT_NAME:
         names = ", ".join(repr(t.name) for t in body.inputs)
         raise bad_request(
@@ -193,7 +196,9 @@ def decode_infer(body: InferRequest, card: ModelCard, data: bytes | None = None)
         flat = int(np.ravel_multi_index(index, x.shape))
         return f"input {INPUT_NAME!r}: {_element(flat, card, binary)}"
 
-    return InferenceRequest(inputs=x, horizon=horizon, field=f"input {INPUT_NAME!r}", locate=locate)
+    return InferenceRequest(
+        inputs=x, horizon=horizon, field=f"input {INPUT_NAME!r}", locate=locate, client_gone=client_gone
+    )
 
 
 def encode_infer(

@@ -1,22 +1,17 @@
 """How /v2 says an error: the protocol's ``{"error": "message"}`` shape, 400 for any bad request.
 
-The conversion happens in this package's route class, so the /v1 error shape stays untouched; the
-body guard's 413/415 and unmatched paths keep the service-wide shape. The route class also unframes
-binary tensor requests (:mod:`service.api.v2.binary`) before FastAPI parses the body.
+Every /v2 error body is built here (:func:`error_json`): the infer handler's (:func:`to_response`), a
+dataplane error from the metadata routes (service/api/errors.py) and the body guard's duplicate key;
+the body guard's 413/415 and unmatched paths keep the service-wide shape.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
-from typing import Any
-
-from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from service.api.fastroute import FastRoute
-from service.api.v2 import binary
+from service.api.v2.binary import FramingError
 from service.core.errors import ApiError, field_path
 from service.dataplane.errors import (
     ClientDisconnected,
@@ -49,44 +44,26 @@ def bad_request(message: str) -> InvalidInput:
     return InvalidInput("request", "protocol", message, text=message)
 
 
-class V2Route(FastRoute):
-    """Answers every error of its routes in the protocol's ``{"error": "..."}`` shape (400, not 422),
-    and hands FastAPI (or the fast lane) the JSON header of a binary tensor request as the body."""
+def dataplane_response(exc: DataPlaneError) -> JSONResponse:
+    headers = {"Retry-After": str(exc.retry_after_s)} if exc.retry_after_s is not None else None
+    return error_json(_STATUS.get(type(exc), 500), exc.message, headers)
 
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
 
-        async def route_handler(request: Request) -> Response:
-            try:
-                if binary.is_framed(request):
-                    request = await binary.json_header_request(request)
-                return await handler(request)
-            except Exception as exc:
-                response = self.error_response(exc)
-                if response is None:
-                    raise
-                return response
-
-        return route_handler
-
-    def error_response(self, exc: Exception) -> Response | None:
-        if isinstance(exc, binary.FramingError):
-            return error_json(400, str(exc))
-        if isinstance(exc, DataPlaneError):
-            headers = {"Retry-After": str(exc.retry_after_s)} if exc.retry_after_s is not None else None
-            return error_json(_STATUS.get(type(exc), 500), exc.message, headers)
-        if isinstance(exc, ApiError):  # the API key's 401
-            return error_json(400 if exc.status == 422 else exc.status, exc.message, exc.headers)
-        if isinstance(exc, RequestValidationError):
-            return error_json(400, _validation_message(exc))
-        if isinstance(exc, StarletteHTTPException):  # e.g. FastAPI's own 400 for a body that is not UTF-8
-            detail = exc.detail if isinstance(exc.detail, str) else "bad request"
-            return error_json(exc.status_code, detail, getattr(exc, "headers", None))
-        return None
-
-    def takes_fast(self, request: Request) -> bool:
-        # A binary tensor request is unframed by this route class's handler first: the door leaves it here.
-        return not binary.is_framed(request)
+def to_response(exc: Exception) -> JSONResponse | None:
+    """How /v2 answers ``exc`` raised while handling an infer request (None: an unexpected error, left to
+    the app's logged 500)."""
+    if isinstance(exc, FramingError):
+        return error_json(400, str(exc))
+    if isinstance(exc, DataPlaneError):
+        return dataplane_response(exc)
+    if isinstance(exc, ApiError):  # the API key's 401
+        return error_json(400 if exc.status == 422 else exc.status, exc.message, exc.headers)
+    if isinstance(exc, RequestValidationError):
+        return error_json(400, _validation_message(exc))
+    if isinstance(exc, StarletteHTTPException):  # a body that is not UTF-8 (service/api/hot.py)
+        detail = exc.detail if isinstance(exc.detail, str) else "bad request"
+        return error_json(exc.status_code, detail, getattr(exc, "headers", None))
+    return None
 
 
 def _validation_message(exc: RequestValidationError) -> str:

@@ -8,23 +8,15 @@ supported: shared memory, and model repository/statistics endpoints.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from service import __version__
-from service.api.deps import (
-    DataPlaneDep,
-    ModelDep,
-    ModelVersionDep,
-    RegistryDep,
-    authorized_dataplane,
-    require_api_key,
-)
-from service.api.fastroute import fast_lane, json_response, parse_body
-from service.api.v2 import binary, codec
-from service.api.v2.errors import V2Route
+from service.api import hot
+from service.api.deps import DataPlaneDep, ModelDep, ModelVersionDep, RegistryDep, authorized_dataplane
+from service.api.v2 import binary, codec, errors
 from service.api.v2.types import (
     ErrorBody,
     InferRequest,
@@ -33,7 +25,7 @@ from service.api.v2.types import (
     ServerMetadata,
     TensorMetadata,
 )
-from service.dataplane import DataPlane, ModelCard, ServedModel
+from service.dataplane import ModelCard
 
 SERVER_NAME = "stock-forecast"
 # "parameters": requests may carry parameters (here: "horizon"); "binary_tensor_data": raw FP32 tensors
@@ -52,8 +44,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     }.items()
 }
 
-# strict_content_type=False: tritonclient posts JSON without a Content-Type header.
-router = APIRouter(prefix="/v2", tags=["open inference protocol (v2)"], route_class=V2Route, strict_content_type=False)
+router = APIRouter(prefix="/v2", tags=["open inference protocol (v2)"])
 
 
 @router.get("", response_model=ServerMetadata, summary="Server metadata")
@@ -110,26 +101,25 @@ async def model_version_ready(model: ModelVersionDep) -> dict[str, Any]:
     return {"name": model.name, "ready": True}
 
 
-# The bytes after the JSON header of a binary tensor request (None for plain JSON): V2Route put them aside.
-BinaryData = Annotated[bytes | None, Depends(binary.binary_data)]
-
-
-async def _infer(dataplane: DataPlane, model: ServedModel, body: InferRequest, data: bytes | None) -> Response:
-    request = codec.decode_infer(body, model.card, data)
-    wants_binary = codec.binary_output(body)
-    result = await dataplane.infer(model, request)
-    response, raw = codec.encode_infer(result, body.id, wants_binary)
-    return json_response(response) if raw is None else binary.binary_response(response, raw)
-
-
-async def _fast_infer(request: Request) -> Response | None:
-    """The fast lane (service/api/fastroute.py): API key, model and version, then the body, as the full
-    route checks them; a body that does not validate goes to the full route for its message."""
-    dataplane = authorized_dataplane(request)
-    params = request.path_params
-    model = dataplane.model(params["name"], params.get("version"))
-    body = await parse_body(request, InferRequest)
-    return None if body is None else await _infer(dataplane, model, body, await binary.binary_data(request))
+async def infer(request: Request) -> Response:
+    """One handler for JSON and binary tensor requests, every error in the protocol's shape."""
+    try:
+        # A framing error first, as a route given the JSON header alone always answered; then API key,
+        # model and version, and the body.
+        header, data = binary.split_body(await request.body(), request.headers.get(binary.HEADER))
+        dataplane = authorized_dataplane(request)
+        params = request.path_params
+        model = dataplane.model(params["name"], params.get("version"))
+        body = hot.parse_body(InferRequest, header)
+        decoded = codec.decode_infer(body, model.card, data, hot.client_gone(request))
+        wants_binary = codec.binary_output(body)
+        response, raw = codec.encode_infer(await dataplane.infer(model, decoded), body.id, wants_binary)
+    except Exception as exc:
+        error = errors.to_response(exc)
+        if error is None:
+            raise
+        return error
+    return hot.json_response(response) if raw is None else binary.binary_response(response, raw)
 
 
 _BINARY_DOC = (
@@ -139,27 +129,27 @@ _BINARY_DOC = (
     "parameter `binary_data_output: true`) comes back the same way, as `application/octet-stream`."
 )
 _INFER: dict[str, Any] = {
+    "tags": router.tags,
     "response_model": InferResponse,
     "response_model_exclude_none": True,
     "responses": _ERRORS,
-    "dependencies": [Depends(require_api_key)],
     "description": _BINARY_DOC,
 }
-
-
-@router.post(
-    "/models/{name}/infer",
-    **_INFER,
-    summary="Inference: the next value after each window, or a forecast with parameters.horizon",
-)
-@fast_lane(_fast_infer)
-async def infer(body: InferRequest, model: ModelDep, dataplane: DataPlaneDep, data: BinaryData) -> Response:
-    return await _infer(dataplane, model, body, data)
-
-
-@router.post("/models/{name}/versions/{version}/infer", **_INFER, summary="Inference (one version)")
-@fast_lane(_fast_infer)
-async def infer_version(
-    body: InferRequest, model: ModelVersionDep, dataplane: DataPlaneDep, data: BinaryData
-) -> Response:
-    return await _infer(dataplane, model, body, data)
+_SUMMARY = "Inference: the next value after each window, or a forecast with parameters.horizon"
+#: Served ahead of FastAPI's routing (service/api/hot.py).
+hot_routes = [
+    hot.HotRoute(
+        hot.operation(f"{router.prefix}/models/{{name}}/infer", "infer", InferRequest, summary=_SUMMARY, **_INFER),
+        infer,
+    ),
+    hot.HotRoute(
+        hot.operation(
+            f"{router.prefix}/models/{{name}}/versions/{{version}}/infer",
+            "infer_version",
+            InferRequest,
+            summary="Inference (one version)",
+            **_INFER,
+        ),
+        infer,
+    ),
+]

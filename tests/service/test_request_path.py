@@ -1,4 +1,5 @@
-"""The fast lanes of predict, forecast and infer answer exactly what the full FastAPI routes answer."""
+"""One request path for predict, forecast and infer: one parse of the body, FastAPI's own errors for a
+body that does not validate, the checks in their order, and the OpenAPI schema of FastAPI routes."""
 
 from __future__ import annotations
 
@@ -8,12 +9,20 @@ from typing import Any
 
 import numpy as np
 import pytest
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
 from fastapi.testclient import TestClient
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from service.api import hot
 from service.api.v1 import routes as v1_routes
-from service.api.v2 import routes as v2_routes
+from service.api.v1.schemas import ForecastRequest, PredictRequest
+from service.api.v2 import errors as v2_errors
+from service.api.v2.types import InferRequest
+from service.core.errors import install_error_handlers
 from service.core.limits import duplicate_key
 from tests.conftest import ARTIFACTS_ROOT
 from tests.service.conftest import running_client
@@ -24,7 +33,7 @@ TENSOR = {"name": "window", "datatype": "FP32", "shape": [2, 60], "data": WINDOW
 ONE = {**TENSOR, "shape": [1, 60], "data": WINDOW}
 JSON = {"content-type": "application/json"}
 
-# (path, body, extra headers): valid requests of every shape the lanes take.
+# (path, body, extra headers): valid requests of every shape the hot endpoints take.
 CASES: list[tuple[str, Any, dict[str, str]]] = [
     ("/v1/models/lstm/predict", {"window": WINDOW}, {}),
     ("/v1/models/ensemble/predict", {"windows": [WINDOW, WINDOW[::-1]], "intervals": [95, 80]}, {}),
@@ -55,47 +64,110 @@ def _answers(client: TestClient) -> list[tuple[int, str, bytes, str | None]]:
     return out
 
 
-def test_every_case_is_answered_by_the_fast_lane(served: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
-    taken: list[str] = []
-    for module in (v1_routes, v2_routes):
-        original = module.parse_body
+def test_every_case_is_answered_with_one_parse_of_its_body(served: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    parsed: list[str] = []
+    original = hot.parse_body
 
-        async def spy(request: Any, model: Any, original: Any = original) -> Any:
-            parsed = await original(request, model)
-            taken.append(request.url.path if parsed is not None else "declined")
-            return parsed
+    def counting(model: Any, body: bytes) -> Any:
+        parsed.append(model.__name__)
+        return original(model, body)
 
-        monkeypatch.setattr(module, "parse_body", spy)
+    monkeypatch.setattr(hot, "parse_body", counting)
     answers = _answers(served)
     assert [status for status, *_ in answers] == [200] * len(CASES)
-    assert len(taken) == len(CASES)
-    assert "declined" not in taken
-
-
-def test_the_full_routes_answer_byte_for_byte_what_the_fast_lanes_answer(
-    served: TestClient, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    fast = _answers(served)
-
-    async def decline(*_: Any) -> None:
-        return None
-
-    monkeypatch.setattr(v1_routes, "parse_body", decline)
-    monkeypatch.setattr(v2_routes, "parse_body", decline)
-    full = _answers(served)
-    for (path, _, _), got, want in zip(CASES, fast, full, strict=True):
-        assert got == want, path
+    assert len(parsed) == len(CASES)
+    assert [framed is not None for *_, framed in answers] == [False] * (len(CASES) - 1) + [True]
     # And the answers are real ones: warnings where the window is far outside the training range.
-    assert json.loads(fast[5][2])["warnings"]
-    assert np.isfinite(json.loads(fast[0][2])["predictions"]).all()
+    assert json.loads(answers[5][2])["warnings"]
+    assert np.isfinite(json.loads(answers[0][2])["predictions"]).all()
 
 
-def test_the_fast_lane_checks_the_api_key_before_anything_else(monkeypatch: pytest.MonkeyPatch) -> None:
+# Bodies that do not validate, each a different way FastAPI's reading of a body parameter fails.
+BAD_BODIES: list[bytes] = [
+    b"",
+    b"{not json",
+    b'{"window": [1, 2,',
+    b"[1, 2, 3]",
+    b'"text"',
+    b"null",
+    b"{}",
+    b'{"window": "prices"}',
+    b'{"window": [1, "x", null, true]}',
+    b'{"window": [1, 2], "horizon": "soon", "intervals": [95, "a"]}',
+    b'{"window": [1, 2], "extra": 1}',
+    b'{"inputs": [{"name": "window", "datatype": "FP32", "shape": "1x60", "data": [1]}]}',
+    b'{"inputs": [], "outputs": [{"parameters": 3}], "id": 7}',
+    b'{"window": [NaN, Infinity, -Infinity]}',
+    b"\xff\xfe{}",
+    b"[" * 5000,
+]
+
+
+def _reference(path: str, model: type[BaseModel], convert: Any = None) -> TestClient:
+    """The same body as a FastAPI body parameter, errors answered by the protocol's handlers."""
+    app = FastAPI()
+    install_error_handlers(app)
+
+    async def endpoint(body: Any) -> dict[str, str]:
+        return {}
+
+    endpoint.__annotations__["body"] = model  # what FastAPI reads the body as
+    app.add_api_route(path, endpoint, methods=["POST"])
+    if convert is not None:
+        for kind in (RequestValidationError, StarletteHTTPException):
+            app.add_exception_handler(kind, lambda _, exc: convert(exc))
+    return TestClient(app, raise_server_exceptions=False)
+
+
+@pytest.mark.parametrize(
+    ("path", "model", "convert"),
+    [
+        ("/v1/models/lstm/predict", PredictRequest, None),
+        ("/v1/models/gru/forecast", ForecastRequest, None),
+        ("/v2/models/lstm/infer", InferRequest, v2_errors.to_response),
+    ],
+)
+def test_a_body_that_does_not_validate_is_answered_byte_for_byte_as_fastapi_answers_it(
+    served: TestClient, path: str, model: type[BaseModel], convert: Any
+) -> None:
+    reference = _reference(path, model, convert)
+    for body in BAD_BODIES:
+        want = reference.post(path, content=body, headers=JSON)
+        if want.status_code == 200:
+            continue  # a body FastAPI takes: the dataplane's checks answer it, not the parser
+        got = served.post(path, content=body, headers=JSON)
+        assert (got.status_code, got.content) == (want.status_code, want.content), body[:40]
+
+
+def test_the_api_key_is_checked_before_the_model_and_the_body(monkeypatch: pytest.MonkeyPatch) -> None:
     with running_client(artifacts_dir=ARTIFACTS_ROOT, api_key="s3cret") as client:
         for path in ("/v1/models/lstm/predict", "/v1/models/nope/forecast", "/v2/models/nope/infer"):
-            assert client.post(path, json={"window": WINDOW}).status_code == 401, path
+            assert client.post(path, content=b"{not json", headers=JSON).status_code == 401, path
         ok = client.post("/v1/models/lstm/predict", json={"window": WINDOW}, headers={"X-API-Key": "s3cret"})
         assert ok.status_code == 200
+
+
+def test_the_openapi_schema_documents_each_hot_endpoint_body_responses_and_key() -> None:
+    with running_client(artifacts_dir=ARTIFACTS_ROOT, docs_enabled=True) as client:
+        schema = client.get("/openapi.json").json()
+    paths = schema["paths"]
+    assert schema["components"]["securitySchemes"]["APIKeyHeader"] == {
+        "type": "apiKey",
+        "description": "required when FORECAST_API_KEY is set",
+        "in": "header",
+        "name": "X-API-Key",
+    }
+    for path, body, answer in [
+        ("/v1/models/{name}/predict", "PredictRequest", "PredictResponse"),
+        ("/v1/models/{name}/forecast", "ForecastRequest", "ForecastResponse"),
+        ("/v2/models/{name}/infer", "InferRequest", "InferResponse"),
+        ("/v2/models/{name}/versions/{version}/infer", "InferRequest", "InferResponse"),
+    ]:
+        post = paths[path]["post"]
+        assert post["requestBody"]["content"]["application/json"]["schema"] == {"$ref": f"#/components/schemas/{body}"}
+        assert post["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith(answer)
+        assert post["security"] == [{"APIKeyHeader": []}]
+        assert [p["name"] for p in post["parameters"]] == [p.strip("{}") for p in path.split("/") if "{" in p]
 
 
 def test_an_unknown_model_is_a_404_before_the_body_is_read(served: TestClient) -> None:
@@ -138,7 +210,7 @@ def test_the_duplicate_key_screen_never_lets_a_repeated_key_through(document: tu
     assert (duplicate_key(text.encode()) is not None) == repeats
 
 
-def test_an_unexpected_error_in_a_fast_lane_is_a_logged_500_in_the_service_shape(
+def test_an_unexpected_error_in_a_handler_is_a_logged_500_in_the_service_shape(
     served: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def broken(*_: Any) -> Any:
@@ -151,7 +223,7 @@ def test_an_unexpected_error_in_a_fast_lane_is_a_logged_500_in_the_service_shape
     assert "secret" not in response.text
 
 
-def test_the_front_door_counts_its_requests_under_the_route_template(served: TestClient) -> None:
+def test_the_hot_routes_are_counted_under_their_route_template(served: TestClient) -> None:
     served.post("/v1/models/gru/forecast", json={"window": WINDOW, "horizon": 2})
     served.post("/v2/models/nope/infer", json={"inputs": [TENSOR]})
     metrics = served.get("/metrics").text
@@ -159,21 +231,8 @@ def test_the_front_door_counts_its_requests_under_the_route_template(served: Tes
     assert 'http_requests_total{method="POST",route="/v2/models/{name}/infer",status="404"}' in metrics
 
 
-def test_a_body_the_fast_lane_declines_is_parsed_by_it_once_then_by_the_full_route(
-    served: TestClient, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    calls: list[str] = []
-    original = v1_routes.parse_body
-
-    async def counting(request: Any, model: Any) -> Any:
-        calls.append(request.url.path)
-        return await original(request, model)
-
-    monkeypatch.setattr(v1_routes, "parse_body", counting)
-    response = served.post("/v1/models/lstm/predict", json={"window": WINDOW[:-1]})
-    assert response.status_code == 422
-    assert response.json()["error"]["details"][0]["field"] == "window"
-    bad = served.post("/v1/models/lstm/predict", json={"window": ["x", *WINDOW[1:]]})
-    assert bad.status_code == 422
-    assert bad.json()["error"]["details"][0]["field"] == "window[0]"
-    assert calls == ["/v1/models/lstm/predict"] * 2  # once per request: the declined one is not tried again
+def test_a_get_on_a_hot_path_is_a_405_naming_post(served: TestClient) -> None:
+    response = served.get("/v1/models/lstm/predict")
+    assert response.status_code == 405
+    assert response.headers["allow"] == "POST"
+    assert response.json()["error"]["code"] == "method_not_allowed"
