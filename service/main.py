@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 
 from service import __version__
-from service.api import health, metrics
+from service.api import health, metrics, repository
 from service.api.auth import KeyGuard
 from service.api.docs import install_docs
 from service.api.errors import install_dataplane_errors
@@ -23,6 +24,7 @@ from service.core.errors import install_error_handlers
 from service.core.limits import BodyLimitMiddleware
 from service.core.metrics import Metrics, MetricsMiddleware
 from service.dataplane import DataPlane, ModelRegistry
+from service.dataplane.reloader import Reloader
 
 DESCRIPTION = """Next-step and recursive multi-step forecasts of daily prices from LSTM and GRU models (and
 their mean, the ensembles), trained offline by `forecast-train`: `lstm`, `gru`, `ensemble` on one price
@@ -34,11 +36,21 @@ consecutive trading days, oldest first (see `GET /v1/models` for each model's in
 @contextlib.asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     registry: ModelRegistry = app.state.dataplane.registry
-    # Load in a worker thread: the server answers /healthz (and /readyz 503) while models load.
+    reloader = Reloader(registry, app.state.settings.poll_s)
+    app.state.reloader = reloader
+    # Load in a worker thread: the server answers /healthz (and /readyz 503) while models load; then the
+    # repository is read again on the poll timer and on SIGHUP.
     loading = asyncio.create_task(asyncio.to_thread(registry.load))
+    loading.add_done_callback(lambda _: reloader.start())
+    # Only where the app runs in the main thread (forecast-serve, not a test client's portal thread).
+    with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reloader.request)
     try:
         yield
     finally:
+        reloader.stop()
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
         with contextlib.suppress(Exception):
             await asyncio.wait_for(asyncio.shield(loading), timeout=30)
 
@@ -69,6 +81,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     add_hot_routes(app, v1_hot_routes)
     app.include_router(v2_router)
     add_hot_routes(app, v2_hot_routes)
+    if settings.admin_key is not None:  # the repository API exists only with its own key
+        app.include_router(repository.router)
     if docs:
         install_docs(app, "/openapi.json")
     app.add_middleware(

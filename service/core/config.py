@@ -81,6 +81,12 @@ class Settings(BaseSettings):
     onnx_threads: int = Field(default=1, ge=0, le=64)
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
     api_key: SecretStr | None = None
+    # The model repository read again every poll_s seconds for new, changed and removed versions (0: once, at
+    # start; SIGHUP and the repository API reload on demand either way). See docs/operations.md.
+    poll_s: float = Field(default=0.0, ge=0, le=86_400)
+    # The Open Inference Protocol repository API (/v2/repository/...) exists only with this key, sent as
+    # X-Admin-Key: it changes what is served, so the prediction key does not open it.
+    admin_key: SecretStr | None = None
     # A second key accepted beside api_key while clients move to a new one (key rotation): set it to the
     # new key, move the clients, then make it FORECAST_API_KEY and unset this one.
     api_key_next: SecretStr | None = None
@@ -123,7 +129,7 @@ class Settings(BaseSettings):
             )
         return tuple(dict.fromkeys(value))
 
-    @field_validator("api_key", "api_key_next")
+    @field_validator("api_key", "api_key_next", "admin_key")
     @classmethod
     def _key_not_blank(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
         # An empty or blank key is refused rather than read as "no key": it is what an empty Kubernetes

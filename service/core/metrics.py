@@ -92,6 +92,12 @@ class Metrics:
         )
         self.work_running = Gauge("forecast_work_running", "Model computations running in the pool", registry=r)
         self.work_queued = Gauge("forecast_work_queued", "Requests waiting for a model slot", registry=r)
+        self.version_load_failures = Counter(
+            "forecast_model_version_load_failures",
+            "Model set versions that failed verification when loaded (the set kept serving its current one)",
+            ["set"],
+            registry=r,
+        )
         self.model_info = Gauge(
             "forecast_model_info", "Loaded models (1 = serving)", ["model", "version", "backend"], registry=r
         )

@@ -32,7 +32,7 @@ from forecast_core.predictor import DeadlineExceeded as StepsDeadlineExceeded
 from service.core.config import Settings
 from service.core.metrics import Metrics
 from service.dataplane.admission import Admission
-from service.dataplane.errors import ClientDisconnected, DeadlineExceeded, InvalidInput, VersionNotFound
+from service.dataplane.errors import ClientDisconnected, DeadlineExceeded, InvalidInput
 from service.dataplane.model import ModelCard, ServedModel
 from service.dataplane.registry import ModelRegistry
 from service.dataplane.rules import Locator, check_finite_output, check_limit, check_prices, default_locator
@@ -106,17 +106,12 @@ class DataPlane:
     # --- metadata -----------------------------------------------------------------------------------
 
     def model(self, name: str, version: str | None = None) -> ServedModel:
-        """The model to infer with: not found, wrong version or not ready raise domain errors."""
-        model = self.registry.get(name)
-        if version is not None and version != model.version:
-            raise VersionNotFound(name, version, model.version)
-        return model
+        """The model to infer with (its current version, or ``version``): not found, unknown version or not
+        ready raise domain errors."""
+        return self.registry.get(name, version)
 
     def card(self, name: str, version: str | None = None) -> ModelCard:
-        card = self.registry.card(name)
-        if version is not None and version != card.version:
-            raise VersionNotFound(name, version, card.version)
-        return card
+        return self.registry.card(name) if version is None else self.registry.get(name, version).card
 
     def cards(self) -> list[ModelCard]:
         return self.registry.cards()

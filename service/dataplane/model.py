@@ -39,6 +39,8 @@ class ModelCard:
     training_dates: tuple[date, date]
     parameters: int
     training_values: tuple[float, float] | None = None
+    #: The training run's id (its networks' versions in the manifest); ``version`` is the repository's.
+    run: str | None = None
     recipe: str | None = None
     hyperparameters: dict[str, Any] = field(default_factory=dict)
     members: tuple[str, ...] = ()
@@ -125,10 +127,11 @@ def calibration_card(table: IntervalTable | None, key: str) -> dict[str, Any] | 
 
 @dataclass
 class ServedSet:
-    """One artifact directory's outcome: a card for every model its manifest names, the models that
+    """One version of a model set, as loaded: a card for every model its manifest names, the models that
     loaded, and why the others did not."""
 
     name: str
+    version: int = 1
     cards: dict[str, ModelCard] = field(default_factory=dict)
     models: dict[str, ServedModel] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)

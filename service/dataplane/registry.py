@@ -1,7 +1,14 @@
-"""The models this process serves, and whether it is ready to serve them.
+"""The models this process serves, in which versions, and whether it is ready to serve them.
 
 State is private: the dataplane and the probes ask questions (:meth:`get`, :meth:`card`,
-:meth:`model_states`) and get domain answers or domain errors, never HTTP ones.
+:meth:`model_states`, :meth:`versions`) and get domain answers or domain errors, never HTTP ones.
+
+The repository (:mod:`service.dataplane.repository`) is read again by :meth:`refresh`, at start and
+whenever asked (polling, SIGHUP, the repository API): a version new on disk (or whose files changed) is
+loaded and verified in the refreshing thread (checksums, manifest, a prediction for every batch shape)
+while the others keep answering, then everything is swapped in at once. A request holds the model
+object it started with, so it finishes on that version. A version that fails verification never
+replaces a serving one: the set stays on its current version and the listings say why.
 """
 
 from __future__ import annotations
@@ -9,27 +16,48 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from forecast_core.batching import BatchingBackend
 from forecast_core.errors import ArtifactError
-from forecast_core.predictor import Predictor
 from service.core.config import Settings
 from service.core.metrics import Metrics
-from service.dataplane.errors import ModelNotFound, ModelNotReady
+from service.dataplane.errors import ModelNotFound, ModelNotReady, VersionNotFound
 from service.dataplane.model import ModelCard, ServedModel, ServedSet
-from service.dataplane.served import load_served_set
-from service.dataplane.sets import discover_names, find_sets
+from service.dataplane.repository import SetVersions, discover_names, scan, signature
+from service.dataplane.served import batching_wrap, load_served_set
 
 log = logging.getLogger("service.registry")
 State = Literal["loading", "ready", "failed"]
 
 
+@dataclass(frozen=True)
+class LoadedVersion:
+    """One version of one set as this process loaded it (or failed to)."""
+
+    set_name: str
+    version: int
+    directory: Path
+    signature: tuple[tuple[str, int, int], ...]
+    served: ServedSet | None
+    error: str | None
+
+    @property
+    def whole(self) -> bool:
+        """Every model the version names loaded: only such a version may replace a serving one."""
+        return self.served is not None and not self.served.errors and bool(self.served.models)
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    version: str
+    state: Literal["ready", "failed"]
+    reason: str | None
+
+
 class ModelRegistry:
-    """Loads every model set once (in a worker thread) and hands out models; thread-safe to read."""
+    """Loads the repository's kept versions, hands out models by name and version; thread-safe to read."""
 
     def __init__(self, settings: Settings, metrics: Metrics) -> None:
         self._settings, self._metrics = settings, metrics
@@ -41,8 +69,16 @@ class ModelRegistry:
         self._names_certain = bool(self._known)
         self._cards: dict[str, ModelCard] = {}
         self._models: dict[str, ServedModel] = {}
+        self._by_version: dict[str, dict[str, ServedModel]] = {}
+        self._versions: dict[str, list[VersionInfo]] = {}
         self._errors: dict[str, str] = {}
-        self._lock = threading.Lock()
+        self._loaded: dict[tuple[str, int], LoadedVersion] = {}
+        self._unloaded: set[str] = set()
+        # Which set each name came from, remembered after an unload so that it can be loaded again.
+        self._owners: dict[str, str] = {}
+        self._lock, self._refreshing = threading.Lock(), threading.Lock()
+        wrap = settings.batching_enabled
+        self._wrap = batching_wrap(settings.batch_max_size, settings.batch_max_wait_us / 1e6, metrics) if wrap else None
 
     # --- questions --------------------------------------------------------------------------------
 
@@ -71,13 +107,26 @@ class ModelRegistry:
             return dict.fromkeys(self._known, "loading")
         return {n: "ready" if n in self._models else f"unavailable: {self._why(n)}" for n in self._known}
 
-    def get(self, name: str) -> ServedModel:
-        """The model called ``name``: :class:`ModelNotFound` or :class:`ModelNotReady` otherwise."""
+    def get(self, name: str, version: str | None = None) -> ServedModel:
+        """The model called ``name`` (its current version, or ``version``): a domain error otherwise."""
+        if version is not None:
+            return self._get_version(name, version)
         model = self._models.get(name)
         if model is not None:
             return model
         self._check_known(name)
         raise ModelNotReady(name, "models are still loading" if self._state == "loading" else self._why(name))
+
+    def _get_version(self, name: str, version: str) -> ServedModel:
+        model = self._by_version.get(name, {}).get(version)
+        if model is not None:
+            return model
+        self._check_known(name)
+        listed = {v.version: v for v in self._versions.get(name, [])}
+        if version in listed:
+            raise ModelNotReady(name, f"version {version} failed to load: {listed[version].reason}")
+        served = ", ".join(sorted(self._by_version.get(name, {}), key=int)) or "none"
+        raise VersionNotFound(name, version, served)
 
     def card(self, name: str) -> ModelCard:
         """What is known of ``name`` from its manifest, loaded or not; :class:`ModelNotReady` without one."""
@@ -89,6 +138,10 @@ class ModelRegistry:
 
     def cards(self) -> list[ModelCard]:
         return [self._cards[n] for n in self._known if n in self._cards]
+
+    def versions(self, name: str) -> list[VersionInfo]:
+        """Every version of ``name`` this process holds or tried to load, highest first."""
+        return list(self._versions.get(name, []))
 
     def error(self, name: str) -> str | None:
         """Why ``name`` cannot answer, as /readyz says it; None when it can."""
@@ -107,109 +160,128 @@ class ModelRegistry:
     # --- loading ----------------------------------------------------------------------------------
 
     def load(self) -> None:
-        started = time.perf_counter()
-        s = self._settings
-        wanted = set(s.models) if s.models else None
-        sets: list[ServedSet] = []
-        set_errors: list[str] = []
-        try:
-            for directory in find_sets(s.artifacts_dir):
-                try:
-                    loaded = load_served_set(
-                        directory,
-                        (lambda n: n in wanted) if wanted is not None else (lambda n: True),
-                        s.backend,
-                        s.onnx_threads,
-                        self._with_batching if s.batching_enabled else None,
-                    )
-                except ArtifactError as exc:
-                    set_errors.append(f"{directory.name}: {exc}" if directory != s.artifacts_dir else str(exc))
-                    continue
-                for model in loaded.models.values():
-                    model.warm_up()
-                sets.append(loaded)
-        except ArtifactError as exc:
-            self._fail(str(exc))
-            return
-        except PermissionError as exc:  # an operator's fix: say which file or directory, never the full path
-            where = _inside(s.artifacts_dir, exc.filename)
-            inside = "" if where is None else f"{where!r} in the artifacts directory "
-            self._fail(f"cannot read {inside}{s.artifacts_dir.name!r}: permission denied")
-            return
-        except Exception as exc:  # never let a load problem kill the process: report it on /readyz
-            log.exception("unexpected error while loading artifacts")
-            self._fail(f"unexpected error while loading artifacts ({type(exc).__name__})")
-            return
-        self._publish(sets, set_errors)
-        log.info(
-            "artifacts %s: %s in %.2f s (models %s, errors %s)",
-            s.artifacts_dir.name,
-            self._state,
-            time.perf_counter() - started,
-            sorted(self._models),
-            self._errors or set_errors or "none",
-        )
+        """The first read of the repository (the app's lifespan runs it in a worker thread)."""
+        self.refresh()
 
-    def _publish(self, sets: list[ServedSet], set_errors: list[str]) -> None:
-        cards: dict[str, ModelCard] = {}
-        models: dict[str, ServedModel] = {}
-        errors: dict[str, str] = {}
-        for loaded in sets:
-            for name, card in loaded.cards.items():
-                if name in cards:
-                    errors[name] = f"model {name!r} is served by two sets ({cards[name].model_set}, {loaded.name})"
-                    models.pop(name, None)
-                    continue
-                cards[name] = card
-                if name in loaded.models:
-                    models[name] = loaded.models[name]
-            errors.update({k: v for k, v in loaded.errors.items() if k not in errors})
-        known = self._settings.models or tuple(dict.fromkeys([*self._known, *cards]))
-        set_reason = "; ".join(set_errors)
-        for name in known:
-            if name not in cards and name not in errors:
-                errors[name] = set_reason or f"no model set under the artifacts directory serves {name!r}"
+    def unload(self, set_name: str) -> None:
+        """Stop serving a set (the repository API's unload) until :meth:`reload_set`."""
+        with self._refreshing:
+            self._unloaded.add(set_name)
+        self.refresh()
+
+    def reload_set(self, set_name: str) -> None:
+        with self._refreshing:
+            self._unloaded.discard(set_name)
+        self.refresh()
+
+    def set_of(self, name: str) -> str | None:
+        return self._owners.get(name)
+
+    def refresh(self) -> None:
+        """Read the repository again and serve what it now holds (one refresh at a time)."""
+        with self._refreshing:
+            started = time.perf_counter()
+            try:
+                found = scan(self._settings.artifacts_dir)
+            except (ArtifactError, PermissionError, OSError) as exc:
+                self._unreadable(exc)
+                return
+            loaded: dict[tuple[str, int], LoadedVersion] = {}
+            set_errors: list[str] = []
+            try:
+                for entry in found:
+                    if entry.name in self._unloaded:
+                        continue
+                    if entry.policy_error is not None:
+                        set_errors.append(f"{entry.name}: {entry.policy_error}")
+                        loaded.update({k: v for k, v in self._loaded.items() if k[0] == entry.name})
+                        continue
+                    loaded.update(self._kept(entry))
+            except PermissionError as exc:
+                self._unreadable(exc)
+                return
+            self._loaded = loaded
+            self._publish(list(loaded.values()), set_errors)
+            log.info(
+                "artifacts %s: %s in %.2f s (models %s, versions %s, errors %s)",
+                self._settings.artifacts_dir.name, self._state, time.perf_counter() - started,
+                sorted(self._models), sorted(f"{s}/{v}" for s, v in loaded), self._errors or set_errors or "none",
+            )  # fmt: skip
+
+    def _kept(self, entry: SetVersions) -> dict[tuple[str, int], LoadedVersion]:
+        """The versions of one set to hold after this refresh: the policy's, loaded anew where new or changed,
+        and the serving one too while no newer kept version is whole."""
+        out: dict[tuple[str, int], LoadedVersion] = {}
+        for version in entry.kept:
+            out[(entry.name, version)] = self._version(entry.name, version, entry.versions[version])
+        serving = max((v for (s, v), lv in self._loaded.items() if s == entry.name and lv.whole), default=None)
+        newest_whole = max((v for (_, v), lv in out.items() if lv.whole), default=None)
+        still_there = serving is not None and serving in entry.versions
+        if still_there and (newest_whole is None or newest_whole < serving):  # type: ignore[operator]
+            out[(entry.name, serving)] = self._loaded[(entry.name, serving)]  # type: ignore[index]
+        return out
+
+    def _version(self, set_name: str, version: int, directory: Path) -> LoadedVersion:
+        sig = signature(directory)
+        held = self._loaded.get((set_name, version))
+        if held is not None and held.signature == sig and held.directory == directory:
+            return held
+        s, wanted = self._settings, self._settings.models
+        try:
+            served = load_served_set(
+                directory, (lambda n: n in wanted) if wanted else (lambda n: True), s.backend, s.onnx_threads,
+                self._wrap, version=version, set_name=set_name,
+            )  # fmt: skip
+            for model in served.models.values():
+                model.warm_up()  # the smoke test: every batch shape once, before anyone is served by it
+        except PermissionError:
+            raise  # an operator's fix for the whole repository: refresh() says which file
+        except ArtifactError as exc:
+            self._metrics.version_load_failures.labels(set_name).inc()
+            log.error("%s version %d cannot be served: %s", set_name, version, exc)
+            return LoadedVersion(set_name, version, directory, sig, None, str(exc))
+        except Exception as exc:  # never let a load problem kill the process: report it instead
+            log.exception("unexpected error while loading %s version %d", set_name, version)
+            self._metrics.version_load_failures.labels(set_name).inc()
+            return LoadedVersion(set_name, version, directory, sig, None, f"unexpected error ({type(exc).__name__})")
+        if served.errors:
+            self._metrics.version_load_failures.labels(set_name).inc()
+            log.error("%s version %d: models that cannot be served: %s", set_name, version, served.errors)
+        return LoadedVersion(set_name, version, directory, sig, served, None)
+
+    def _publish(self, loaded: list[LoadedVersion], set_errors: list[str]) -> None:
+        from service.dataplane.publish import assemble
+
+        view = assemble(loaded, set_errors, self._settings.models, self._known, self._settings.artifacts_dir)
+        set_errors = view.problems
         with self._lock:
-            self._known, self._cards, self._models, self._errors = known, cards, models, errors
-            self._names_certain = self._names_certain or (not set_errors and bool(known))
-            for name, model in models.items():
+            self._known = view.known
+            self._cards, self._models, self._by_version = view.cards, view.models, view.by_version
+            self._owners.update({name: card.model_set for name, card in view.cards.items()})
+            self._versions, self._errors = view.versions, view.errors
+            self._names_certain = self._names_certain or (not set_errors and bool(view.known))
+            for name, model in view.models.items():
                 self._metrics.model_info.labels(name, model.version, self._settings.backend).set(1)
-            problems = {k: v for k, v in errors.items() if k in known}
-            if (problems and self._settings.require_all_models) or not models or (set_errors and not known):
+            problems = {k: v for k, v in view.errors.items() if k in view.known}
+            if (problems and self._settings.require_all_models) or not view.models or (set_errors and not view.known):
                 reason = "; ".join(dict.fromkeys([*problems.values(), *set_errors])) or "no model loaded"
                 self._set_state("failed", reason)
             else:
                 self._set_state("ready", None)
 
-    def _with_batching(self, predictors: dict[str, Predictor]) -> dict[str, Predictor]:
-        """Wrap each distinct backend once, so the ensemble shares its members' queues."""
-        wrapped: dict[int, BatchingBackend] = {}
-        out: dict[str, Predictor] = {}
-        for name, predictor in predictors.items():
-            backends = []
-            for member, backend in zip(predictor.members or (name,), predictor.backends, strict=True):
-                if id(backend) not in wrapped:
-                    wrapped[id(backend)] = BatchingBackend(
-                        backend,
-                        self._settings.batch_max_size,
-                        self._settings.batch_max_wait_us / 1e6,
-                        on_batch=self._batch_observer(member),
-                    )
-                backends.append(wrapped[id(backend)])
-            out[name] = replace(predictor, backends=backends, stepping_backends=predictor.backends)
-        return out
-
-    def _batch_observer(self, model: str) -> Callable[[int, int], None]:
-        size = self._metrics.model_batch_size.labels(model)
-        depth = self._metrics.queue_depth.labels(model)
-
-        def observe(batch: int, queued: int) -> None:
-            size.observe(batch)
-            depth.set(queued)
-
-        return observe
-
-    def _fail(self, reason: str) -> None:
+    def _unreadable(self, exc: Exception) -> None:
+        s = self._settings
+        if isinstance(exc, PermissionError):  # an operator's fix: say which file or directory, never the full path
+            where = _inside(s.artifacts_dir, exc.filename)
+            inside = "" if where is None else f"{where!r} in the artifacts directory "
+            reason = f"cannot read {inside}{s.artifacts_dir.name!r}: permission denied"
+        elif isinstance(exc, ArtifactError):
+            reason = str(exc)
+        else:
+            reason = f"cannot read the artifacts directory {s.artifacts_dir.name!r} ({type(exc).__name__})"
+        if self._models:  # keep serving what is loaded: a repository briefly unreadable is not a reason to stop
+            log.error("artifacts cannot be read again, still serving the loaded versions: %s", reason)
+            return
         log.error("artifacts cannot be served: %s", reason)
         with self._lock:
             self._set_state("failed", reason)

@@ -9,17 +9,20 @@ set's feature set. Cards come from the manifest, whatever its format.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from forecast_core.backends import BackendKind
+from forecast_core.batching import BatchingBackend
 from forecast_core.features import FeatureSet
 from forecast_core.intervals import IntervalTable
 from forecast_core.loader import SetManifest, ensemble_description, ensemble_members, load_set, read_set_manifest
 from forecast_core.manifest import ENSEMBLE, served_keys
 from forecast_core.predictor import Predictor, ShouldStop
+from service.core.metrics import Metrics
 from service.dataplane.model import ModelCard, ServedModel, ServedSet, calibration_card
 
 #: Replaces a set's predictors before they are served (the registry's micro-batching wrapper).
@@ -54,10 +57,18 @@ class SetModel(ServedModel):
 
 
 def card(
-    m: SetManifest, key: str, features: FeatureSet, backend: str, set_name: str, intervals: IntervalTable | None
+    m: SetManifest,
+    key: str,
+    features: FeatureSet,
+    backend: str,
+    set_name: str,
+    intervals: IntervalTable | None,
+    version: str = "1",
 ) -> ModelCard:
-    """The model card of ``key`` (a network or the ensemble) of the set whose manifest is ``m``."""
+    """The model card of ``key`` (a network or the ensemble) of version ``version`` of the set whose manifest
+    is ``m``: the version is the repository's (a directory name), the training run's id is ``run``."""
     common: dict[str, Any] = {
+        "version": version,
         "name": m.served_name(key),
         "model_set": set_name,
         "kind": getattr(m, "kind", "univariate"),
@@ -74,7 +85,7 @@ def card(
         members = [k for k in ensemble_members(m) if k in m.models]
         return ModelCard(
             **common,
-            version="+".join(m.models[k].version for k in members),
+            run="+".join(m.models[k].version for k in members),
             description=ensemble_description(members),
             parameters=sum(m.models[k].parameters for k in members),
             members=tuple(m.served_name(k) for k in members),
@@ -82,7 +93,7 @@ def card(
     entry = m.model(key)
     return ModelCard(
         **common,
-        version=entry.version,
+        run=entry.version,
         description=m.network_description(entry),
         parameters=entry.parameters,
         recipe=entry.recipe,
@@ -96,19 +107,47 @@ def load_served_set(
     backend: BackendKind,
     threads: int,
     wrap: Wrap | None = None,
+    version: int = 1,
+    set_name: str | None = None,
 ) -> ServedSet:
-    """Load the wanted served names of one set; manifest problems raise ``ArtifactError``."""
+    """Load the wanted served names of version ``version`` of a set (its directory: ``directory``);
+    manifest problems raise ``ArtifactError``."""
     manifest = read_set_manifest(directory)
     keys = [k for k in served_keys(manifest.models) if wanted(manifest.served_name(k))]
     loaded = load_set(directory, keys, backend=backend, threads=threads)
     predictors = wrap(loaded.predictors) if wrap is not None else loaded.predictors
-    out = ServedSet(name=directory.name)
+    out = ServedSet(name=set_name or directory.name, version=version)
     for key in keys:
         name = manifest.served_name(key)
-        out.cards[name] = card(manifest, key, loaded.features, backend, directory.name, loaded.intervals)
+        out.cards[name] = card(manifest, key, loaded.features, backend, out.name, loaded.intervals, str(version))
         predictor = predictors.get(key)
         if predictor is not None:
             out.models[name] = SetModel(out.cards[name], key, predictor, loaded.intervals, wrap is not None)
         else:
             out.errors[name] = loaded.errors.get(key, "not loaded")
     return out
+
+
+def batching_wrap(max_size: int, max_wait_s: float, metrics: Metrics) -> Wrap:
+    """The micro-batching wrapper for a set's predictors: each distinct backend wrapped once, so the
+    ensemble shares its members' queues; a forecast's steps keep the unbatched backends."""
+
+    def wrap(predictors: dict[str, Predictor]) -> dict[str, Predictor]:
+        wrapped: dict[int, BatchingBackend] = {}
+        out: dict[str, Predictor] = {}
+        for name, predictor in predictors.items():
+            backends = []
+            for member, backend in zip(predictor.members or (name,), predictor.backends, strict=True):
+                if id(backend) not in wrapped:
+                    size, depth = metrics.model_batch_size.labels(member), metrics.queue_depth.labels(member)
+
+                    def observe(batch: int, queued: int, size: Any = size, depth: Any = depth) -> None:
+                        size.observe(batch)
+                        depth.set(queued)
+
+                    wrapped[id(backend)] = BatchingBackend(backend, max_size, max_wait_s, on_batch=observe)
+                backends.append(wrapped[id(backend)])
+            out[name] = replace(predictor, backends=backends, stepping_backends=predictor.backends)
+        return out
+
+    return wrap

@@ -64,7 +64,9 @@ def test_base_model_metadata(
     entry = manifest["models"][name]
     check_common(info, manifest)
     assert info["name"] == name
-    assert info["version"] == entry["version"]
+    assert info["version"] == "1"  # the repository's version (a flat set is its version 1)
+    assert info["run"] == entry["version"]  # the training run's id moved to the card
+    assert info["versions"] == [{"version": "1", "state": "ready", "reason": None}]
     assert info["parameters"] == entry["parameters"] > 0
     assert info["test_metrics"] == entry["test_metrics"]
     assert set(info["test_metrics"]) == {"rmse", "mae", "mape", "mase"}
@@ -86,7 +88,8 @@ def test_ensemble_metadata(served: TestClient, listed: dict[str, dict[str, Any]]
     assert "lstm" in info["description"]
     assert "gru" in info["description"]
     assert info["members"] == ["lstm", "gru"]
-    assert info["version"] == "+".join(manifest["models"][m]["version"] for m in ("lstm", "gru"))
+    assert info["version"] == "1"
+    assert info["run"] == "+".join(manifest["models"][m]["version"] for m in ("lstm", "gru"))
     assert info["parameters"] == sum(manifest["models"][m]["parameters"] for m in ("lstm", "gru"))
     assert info["test_metrics"] == manifest["ensemble"]["test_metrics"]
     assert info["sequence_rmse"] == manifest["ensemble"]["sequence_rmse"]

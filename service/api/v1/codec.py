@@ -123,12 +123,14 @@ def encode_forecast(result: InferenceResult) -> dict[str, Any]:
     }
 
 
-def model_info(card: ModelCard, ready: bool, error: str | None) -> ModelInfo:
+def model_info(card: ModelCard, ready: bool, error: str | None, versions: Sequence[Any] = ()) -> ModelInfo:
     start, end = card.training_dates
     return ModelInfo.model_validate(
         {
             "name": card.name,
             "version": card.version,
+            "run": card.run,
+            "versions": [{"version": v.version, "state": v.state, "reason": v.reason} for v in versions],
             "description": card.description,
             "model_set": card.model_set,
             "kind": card.kind,

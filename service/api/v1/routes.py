@@ -43,7 +43,10 @@ router = APIRouter(prefix="/v1/models", tags=["models"])
 async def list_models(dataplane: DataPlaneDep) -> ModelList:
     registry = dataplane.registry
     return ModelList(
-        models=[codec.model_info(c, registry.error(c.name) is None, registry.error(c.name)) for c in dataplane.cards()]
+        models=[
+            codec.model_info(c, registry.error(c.name) is None, registry.error(c.name), registry.versions(c.name))
+            for c in dataplane.cards()
+        ]
     )
 
 
@@ -51,13 +54,13 @@ async def list_models(dataplane: DataPlaneDep) -> ModelList:
 async def get_model(name: str, dataplane: DataPlaneDep) -> ModelInfo:
     card = dataplane.card(name)
     error = dataplane.registry.error(name)
-    return codec.model_info(card, error is None, error)
+    return codec.model_info(card, error is None, error, dataplane.registry.versions(name))
 
 
 async def predict(request: Request) -> Response:
     # The checks in the order clients have always seen them: API key, model, body.
     dataplane = authorized_dataplane(request)
-    model = dataplane.model(request.path_params["name"])
+    model = dataplane.model(request.path_params["name"], request.path_params.get("version"))
     body = hot.parse_body(PredictRequest, await request.body())
     result = await dataplane.infer(model, codec.decode_predict(body, model.card, hot.client_gone(request)))
     return hot.json_response(codec.encode_predict(result))
@@ -65,36 +68,33 @@ async def predict(request: Request) -> Response:
 
 async def forecast(request: Request) -> Response:
     dataplane = authorized_dataplane(request)
-    model = dataplane.model(request.path_params["name"])
+    model = dataplane.model(request.path_params["name"], request.path_params.get("version"))
     body = hot.parse_body(ForecastRequest, await request.body())
     result = await dataplane.infer(model, codec.decode_forecast(body, model.card, hot.client_gone(request)))
     return hot.json_response(codec.encode_forecast(result))
 
 
-#: Served ahead of FastAPI's routing (service/api/hot.py); errors go to the app's handlers (/v1's shape).
+_PREDICT_SUMMARY = "Next value (or bar) after one window or each of a batch"
+_FORECAST_SUMMARY = "Recursive multi-step forecast from one window"
+_VERBS: list[tuple[str, Any, Any, dict[int | str, dict[str, Any]], str, hot.Handler]] = [
+    ("predict", PredictRequest, PredictResponse, _ERRORS, _PREDICT_SUMMARY, predict),
+    ("forecast", ForecastRequest, ForecastResponse, _FORECAST_ERRORS, _FORECAST_SUMMARY, forecast),
+]
+#: Served ahead of FastAPI's routing (service/api/hot.py); errors go to the app's handlers (/v1's shape). Each
+#: operation answers for the model's current version, and under ``/versions/{version}`` for that one.
 hot_routes = [
     hot.HotRoute(
         hot.operation(
-            f"{router.prefix}/{{name}}/predict",
-            "predict",
-            PredictRequest,
+            f"{router.prefix}/{{name}}{versioned}/{verb}",
+            f"{verb}_version" if versioned else verb,
+            body,
             tags=router.tags,
-            response_model=PredictResponse,
-            responses=_ERRORS,
-            summary="Next value (or bar) after one window or each of a batch",
+            response_model=response,
+            responses=errors,
+            summary=summary + (" (one version)" if versioned else ""),
         ),
-        predict,
-    ),
-    hot.HotRoute(
-        hot.operation(
-            f"{router.prefix}/{{name}}/forecast",
-            "forecast",
-            ForecastRequest,
-            tags=router.tags,
-            response_model=ForecastResponse,
-            responses=_FORECAST_ERRORS,
-            summary="Recursive multi-step forecast from one window",
-        ),
-        forecast,
-    ),
+        handler,
+    )
+    for verb, body, response, errors, summary, handler in _VERBS
+    for versioned in ("", "/versions/{version}")
 ]

@@ -139,11 +139,19 @@ class Calibration(BaseModel):
     )
 
 
+class VersionStatus(BaseModel):
+    version: str = Field(description="the version directory's name in the model repository")
+    state: Literal["ready", "failed"]
+    reason: str | None = Field(default=None, description="why a failed version is not served")
+
+
 class ModelInfo(BaseModel):
     model_config = ConfigDict(protected_namespaces=())
 
     name: str
-    version: str
+    version: str = Field(description="the current version: unversioned requests go to it")
+    run: str | None = Field(default=None, description="the training run's id (its networks' versions)")
+    versions: list[VersionStatus] = Field(default_factory=list, description="every version held, highest first")
     description: str
     model_set: str = Field(description="the artifact directory the model comes from")
     kind: str = Field(description="the model set's kind as its manifest names it: univariate, ohlc, ...")

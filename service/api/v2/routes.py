@@ -64,11 +64,11 @@ async def server_ready(registry: RegistryDep) -> JSONResponse:
     return JSONResponse({"ready": False, "error": registry.reason or registry.state}, status_code=503, headers=_RETRY)
 
 
-def _metadata(card: ModelCard) -> ModelMetadata:
+def _metadata(card: ModelCard, versions: list[str]) -> ModelMetadata:
     k = len(card.outputs)
     return ModelMetadata(
         name=card.name,
-        versions=[card.version],
+        versions=versions or [card.version],
         platform=_PLATFORMS.get(card.backend, card.backend),
         inputs=[TensorMetadata(name=codec.INPUT_NAME, datatype=codec.DATATYPE, shape=[-1, *card.input_shape])],
         outputs=[TensorMetadata(name=codec.OUTPUT_NAME, datatype=codec.DATATYPE, shape=[-1, k])],
@@ -78,7 +78,8 @@ def _metadata(card: ModelCard) -> ModelMetadata:
 
 @router.get("/models/{name}", response_model=ModelMetadata, responses=_ERRORS, summary="Model metadata")
 async def model_metadata(name: str, dataplane: DataPlaneDep) -> ModelMetadata:
-    return _metadata(dataplane.card(name))
+    card = dataplane.card(name)
+    return _metadata(card, [v.version for v in dataplane.registry.versions(name) if v.state == "ready"])
 
 
 @router.get(
@@ -88,7 +89,7 @@ async def model_metadata(name: str, dataplane: DataPlaneDep) -> ModelMetadata:
     summary="Model metadata (one version)",
 )
 async def model_version_metadata(name: str, version: str, dataplane: DataPlaneDep) -> ModelMetadata:
-    return _metadata(dataplane.card(name, version))
+    return _metadata(dataplane.card(name, version), [version])
 
 
 @router.get("/models/{name}/ready", responses=_ERRORS, summary="Model readiness: 200 once it can answer")
