@@ -3,7 +3,7 @@
 State is private: the dataplane and the probes ask questions (:meth:`get`, :meth:`card`,
 :meth:`model_states`, :meth:`versions`) and get domain answers or domain errors, never HTTP ones.
 
-The repository (:mod:`service.dataplane.repository`) is read again by :meth:`refresh`, at start and
+The repository (:mod:`forecast_core.repository`) is read again by :meth:`refresh`, at start and
 whenever asked (polling, SIGHUP, the repository API): a version new on disk (or whose files changed) is
 loaded and verified in the refreshing thread (checksums, manifest, a prediction for every batch shape)
 while the others keep answering, then everything is swapped in at once. A request holds the model
@@ -21,11 +21,11 @@ from pathlib import Path
 from typing import Literal
 
 from forecast_core.errors import ArtifactError
+from forecast_core.repository import SetVersions, discover_names, scan, signature
 from service.core.config import Settings
 from service.core.metrics import Metrics
 from service.dataplane.errors import ModelNotFound, ModelNotReady, VersionNotFound
 from service.dataplane.model import ModelCard, ServedModel, ServedSet
-from service.dataplane.repository import SetVersions, discover_names, scan, signature
 from service.dataplane.served import batching_wrap, load_served_set
 
 log = logging.getLogger("service.registry")
@@ -210,15 +210,14 @@ class ModelRegistry:
 
     def _kept(self, entry: SetVersions) -> dict[tuple[str, int], LoadedVersion]:
         """The versions of one set to hold after this refresh: the policy's, loaded anew where new or changed,
-        and the serving one too while no newer kept version is whole."""
+        and the serving one too while none of those is whole (a broken new version never replaces it)."""
         out: dict[tuple[str, int], LoadedVersion] = {}
         for version in entry.kept:
             out[(entry.name, version)] = self._version(entry.name, version, entry.versions[version])
-        serving = max((v for (s, v), lv in self._loaded.items() if s == entry.name and lv.whole), default=None)
-        newest_whole = max((v for (_, v), lv in out.items() if lv.whole), default=None)
-        still_there = serving is not None and serving in entry.versions
-        if still_there and (newest_whole is None or newest_whole < serving):  # type: ignore[operator]
-            out[(entry.name, serving)] = self._loaded[(entry.name, serving)]  # type: ignore[index]
+        if not any(lv.whole for lv in out.values()):
+            serving = max((v for (s, v), lv in self._loaded.items() if s == entry.name and lv.whole), default=None)
+            if serving is not None and serving in entry.versions:
+                out[(entry.name, serving)] = self._loaded[(entry.name, serving)]
         return out
 
     def _version(self, set_name: str, version: int, directory: Path) -> LoadedVersion:
