@@ -13,6 +13,7 @@ replaces a serving one: the set stays on its current version and the listings sa
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import time
@@ -24,6 +25,7 @@ from forecast_core.errors import ArtifactError
 from forecast_core.repository import SetVersions, discover_names, scan, signature
 from service.core.config import Settings
 from service.core.metrics import Metrics
+from service.core.process import trim_memory
 from service.dataplane.errors import ModelNotFound, ModelNotReady, VersionNotFound
 from service.dataplane.model import ModelCard, ServedModel, ServedSet
 from service.dataplane.served import batching_wrap, load_served_set
@@ -200,8 +202,13 @@ class ModelRegistry:
             except PermissionError as exc:
                 self._unreadable(exc)
                 return
+            dropped = [v for k, v in self._loaded.items() if loaded.get(k) is not v]
             self._loaded = loaded
             self._publish(list(loaded.values()), set_errors)
+            if dropped:  # versions let go: their sessions' memory goes back to the system now, not at the next trim
+                del dropped
+                gc.collect()
+                trim_memory()
             log.info(
                 "artifacts %s: %s in %.2f s (models %s, versions %s, errors %s)",
                 self._settings.artifacts_dir.name, self._state, time.perf_counter() - started,
