@@ -62,8 +62,8 @@ async def clients(url: str, n: int, stop: asyncio.Event, log: list[tuple[float, 
                 r = await http.post("/v1/models/ensemble/predict", json={"window": WINDOW})
                 version = r.json().get("version", "") if r.status_code == 200 else ""
                 log.append((started, r.status_code, time.perf_counter() - started, version))
-            except httpx.HTTPError:
-                log.append((started, 0, time.perf_counter() - started, ""))
+            except httpx.HTTPError as exc:
+                log.append((started, 0, time.perf_counter() - started, type(exc).__name__))
 
     limits = httpx.Limits(max_connections=n, max_keepalive_connections=n)
     async with httpx.AsyncClient(base_url=url, timeout=30.0, limits=limits) as http:
@@ -100,6 +100,7 @@ async def scenario(url: str, set_dir: Path, args: argparse.Namespace) -> dict[st
     return {
         "requests": len(log),
         "failed": sum(1 for _, s, _, _ in log if s != 200),
+        "failures": sorted({f"{s or got}" for _, s, _, got in log if s != 200}),
         "p50_ms": (percentile(before, 50) * 1e3, percentile(during, 50) * 1e3),
         "p99_ms": (percentile(before, 99) * 1e3, percentile(during, 99) * 1e3),
         "first_answer_s": first_seen,
@@ -151,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"\n### {workers} worker(s), c={args.concurrency}, a version every {args.every:g} s, poll {args.poll:g} s"
         )
-        print(f"requests {r['requests']}, failed {r['failed']}")
+        print(f"requests {r['requests']}, failed {r['failed']} {r['failures'] or ''}")
         (p50, p50r), (p99, p99r) = r["p50_ms"], r["p99_ms"]
         print(f"p50 {p50:.1f} -> {p50r:.1f} ms; p99 {p99:.1f} -> {p99r:.1f} ms "
               f"({p99r / p99:.2f}x while reloading)")  # fmt: skip

@@ -12,7 +12,8 @@ read. A directory whose files change is read again (:func:`signature`).
 
 Which versions are kept is the set's policy, in ``<set>/versions.json`` (TensorFlow Serving's
 ``model_version_policy``): ``{"policy": "latest", "count": N}`` (the default, N = 1), ``{"policy":
-"all"}``, or ``{"policy": "specific", "versions": [1, 3]}``.
+"all"}``, or ``{"policy": "specific", "versions": [1, 3]}``; any of them may add ``"canary": {"version":
+4, "percent": 10}``: that version is loaded too and answers about 10 % of the unversioned requests.
 """
 
 from __future__ import annotations
@@ -34,14 +35,24 @@ VERSION_NAME = re.compile(r"^[1-9][0-9]{0,8}$")
 LEGACY_VERSION = 1
 
 
+class Canary(BaseModel):
+    """A share of the unversioned requests answered by a candidate version instead of the current one."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    version: int = Field(ge=1)
+    percent: float = Field(gt=0, lt=100)
+
+
 class Policy(BaseModel):
-    """Which of a set's versions are loaded (current: the highest of them that loads)."""
+    """Which of a set's versions are loaded (current: the highest of them that loads), and any canary."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     policy: Literal["latest", "all", "specific"] = "latest"
     count: int = Field(default=1, ge=1, le=100)
     versions: list[int] = Field(default_factory=list)
+    canary: Canary | None = None
 
     @model_validator(mode="after")
     def _specific_needs_versions(self) -> Policy:
@@ -50,13 +61,25 @@ class Policy(BaseModel):
         return self
 
     def keep(self, available: list[int]) -> list[int]:
-        """The versions to load among ``available``, highest first."""
-        ordered = sorted(set(available), reverse=True)
+        """The versions to load among ``available``, highest first: the policy's among all but a canary's
+        candidate, then the candidate."""
+        candidate = self.canary.version if self.canary is not None else None
+        ordered = sorted({v for v in available if v != candidate}, reverse=True)
         if self.policy == "all":
-            return ordered
-        if self.policy == "specific":
-            return [v for v in ordered if v in self.versions]
-        return ordered[: self.count]
+            kept = ordered
+        elif self.policy == "specific":
+            kept = [v for v in ordered if v in self.versions]
+        else:
+            kept = ordered[: self.count]
+        if candidate is not None and candidate in available:
+            kept = sorted([*kept, candidate], reverse=True)
+        return kept
+
+    def current(self, whole: list[int]) -> int | None:
+        """The version that answers unversioned requests among the ``whole`` ones: the highest, but never the
+        canary's candidate (it gets only its share)."""
+        candidate = self.canary.version if self.canary is not None else None
+        return max((v for v in whole if v != candidate), default=None)
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from prometheus_client import (
     CollectorRegistry,
@@ -64,6 +64,14 @@ class Metrics:
             buckets=_LATENCY_BUCKETS,
             registry=r,
         )
+        # By version, so that a canary and the current version can be compared live.
+        self.version_seconds = Histogram(
+            "forecast_version_inference_seconds",
+            "Model time per request, by model and version",
+            ["model", "version"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
         self.batch_size = Histogram(
             "forecast_batch_size", "Windows per predict request", ["model"], buckets=_BATCH_BUCKETS, registry=r
         )
@@ -101,7 +109,15 @@ class Metrics:
         self.model_info = Gauge(
             "forecast_model_info", "Loaded models (1 = serving)", ["model", "version", "backend"], registry=r
         )
+        self._per_version: dict[tuple[str, str], Any] = {}
         self._per_model: dict[tuple[str, str], ModelSeries] = {}
+
+    def per_version(self, model: str, version: str) -> Any:
+        """The by-version latency series of one model version, looked up once (see :meth:`per_model`)."""
+        series = self._per_version.get((model, version))
+        if series is None:
+            series = self._per_version[(model, version)] = self.version_seconds.labels(model, version)
+        return series
 
     def per_model(self, model: str, kind: str) -> ModelSeries:
         """One model's series for one kind of work, looked up once: ``labels()`` takes a lock and builds

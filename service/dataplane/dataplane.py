@@ -182,7 +182,9 @@ class DataPlane:
                     raise ClientDisconnected(exc.steps_done) from None
                 raise DeadlineExceeded(s.request_timeout_s, exc.steps_done, exc.horizon) from None
         series = self._metrics.per_model(card.name, kind)
-        series.inference_seconds.observe(time.perf_counter() - started)
+        elapsed = time.perf_counter() - started
+        series.inference_seconds.observe(elapsed)
+        self._metrics.per_version(card.name, model.version).observe(elapsed)
         series.predictions.inc(x.shape[0] * (horizon or 1))
         if kind == "predict":
             series.batch_size.observe(x.shape[0])

@@ -8,15 +8,37 @@ neither, and says so.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Literal
 
-from service.dataplane.model import ModelCard, ServedModel
+from forecast_core.repository import Policy
+from service.dataplane.model import ModelCard, ServedModel, ServedSet
 
-if TYPE_CHECKING:
-    from service.dataplane.registry import LoadedVersion, VersionInfo
+
+@dataclass(frozen=True)
+class LoadedVersion:
+    """One version of one set as this process loaded it (or failed to)."""
+
+    set_name: str
+    version: int
+    directory: Path
+    signature: tuple[tuple[str, int, int], ...]
+    served: ServedSet | None
+    error: str | None
+
+    @property
+    def whole(self) -> bool:
+        """Every model the version names loaded: only such a version may replace a serving one."""
+        return self.served is not None and not self.served.errors and bool(self.served.models)
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    version: str
+    state: Literal["ready", "failed"]
+    reason: str | None
 
 
 @dataclass
@@ -27,6 +49,8 @@ class View:
     by_version: dict[str, dict[str, ServedModel]] = field(default_factory=dict)
     versions: dict[str, list[VersionInfo]] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
+    #: Names whose set runs a canary: the candidate's model and its percent of unversioned requests.
+    canary: dict[str, tuple[ServedModel, float]] = field(default_factory=dict)
     #: What keeps whole sets from being served (an unreadable manifest, a bad policy file).
     problems: list[str] = field(default_factory=list)
 
@@ -37,18 +61,21 @@ def assemble(
     wanted: tuple[str, ...] | None,
     known_before: tuple[str, ...],
     root: Path,
+    policies: Mapping[str, Policy],
 ) -> View:
-    from service.dataplane.registry import VersionInfo
-
     by_set: dict[str, list[LoadedVersion]] = {}
     for lv in sorted(loaded, key=lambda lv: (lv.set_name, -lv.version)):
         by_set.setdefault(lv.set_name, []).append(lv)
     view, owner = View(known=(), problems=list(set_errors)), dict[str, str]()
     problems = view.problems
     for set_name, versions in by_set.items():
-        current = next((lv for lv in versions if lv.whole), None) or next(
-            (lv for lv in versions if lv.served is not None and lv.served.models), None
+        policy = policies.get(set_name, Policy())
+        chosen = policy.current([lv.version for lv in versions if lv.whole])
+        candidate = policy.canary.version if policy.canary is not None else None
+        current = next((lv for lv in versions if lv.version == chosen), None) or next(
+            (lv for lv in versions if lv.served is not None and lv.served.models and lv.version != candidate), None
         )
+        trial = next((lv for lv in versions if lv.version == candidate and lv.whole and lv is not current), None)
         source = current or next((lv for lv in versions if lv.served is not None), None)
         if source is None or source.served is None:  # no version's manifest could even be read
             error = versions[0].error or "not loaded"
@@ -64,6 +91,8 @@ def assemble(
             view.cards[name] = card
             if current is not None and current.served is not None and name in current.served.models:
                 view.models[name] = current.served.models[name]
+                if trial is not None and trial.served is not None and policy.canary is not None:
+                    view.canary[name] = (trial.served.models[name], policy.canary.percent)
             elif name in source.served.errors:
                 view.errors[name] = source.served.errors[name]
             for lv in versions:
@@ -80,3 +109,16 @@ def assemble(
         if name not in view.cards and name not in view.errors:
             view.errors[name] = reason or f"no model set under the artifacts directory serves {name!r}"
     return view
+
+
+def inside(root: Path, filename: str | bytes | None) -> str | None:
+    """Where ``filename`` is, relative to the artifacts directory ``root`` (``ibm-high/manifest.json``):
+    None for ``root`` itself (or no file named), the last component for a path outside it."""
+    if not filename:
+        return None
+    path = Path(filename.decode() if isinstance(filename, bytes) else filename)
+    try:
+        relative = path.relative_to(root)
+    except ValueError:
+        return path.name
+    return relative.as_posix() if relative.parts else None

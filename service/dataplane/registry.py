@@ -15,47 +15,24 @@ from __future__ import annotations
 
 import gc
 import logging
+import random
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from forecast_core.errors import ArtifactError
-from forecast_core.repository import SetVersions, discover_names, scan, signature
+from forecast_core.repository import Policy, SetVersions, discover_names, scan, signature
 from service.core.config import Settings
 from service.core.metrics import Metrics
 from service.core.process import trim_memory
 from service.dataplane.errors import ModelNotFound, ModelNotReady, VersionNotFound
-from service.dataplane.model import ModelCard, ServedModel, ServedSet
+from service.dataplane.model import ModelCard, ServedModel
+from service.dataplane.publish import LoadedVersion, VersionInfo, assemble, inside
 from service.dataplane.served import batching_wrap, load_served_set
 
 log = logging.getLogger("service.registry")
 State = Literal["loading", "ready", "failed"]
-
-
-@dataclass(frozen=True)
-class LoadedVersion:
-    """One version of one set as this process loaded it (or failed to)."""
-
-    set_name: str
-    version: int
-    directory: Path
-    signature: tuple[tuple[str, int, int], ...]
-    served: ServedSet | None
-    error: str | None
-
-    @property
-    def whole(self) -> bool:
-        """Every model the version names loaded: only such a version may replace a serving one."""
-        return self.served is not None and not self.served.errors and bool(self.served.models)
-
-
-@dataclass(frozen=True)
-class VersionInfo:
-    version: str
-    state: Literal["ready", "failed"]
-    reason: str | None
 
 
 class ModelRegistry:
@@ -75,6 +52,8 @@ class ModelRegistry:
         self._versions: dict[str, list[VersionInfo]] = {}
         self._errors: dict[str, str] = {}
         self._loaded: dict[tuple[str, int], LoadedVersion] = {}
+        self._canary: dict[str, tuple[ServedModel, float]] = {}
+        self._policies: dict[str, Policy] = {}
         self._unloaded: set[str] = set()
         # Which set each name came from, remembered after an unload so that it can be loaded again.
         self._owners: dict[str, str] = {}
@@ -113,6 +92,9 @@ class ModelRegistry:
         """The model called ``name`` (its current version, or ``version``): a domain error otherwise."""
         if version is not None:
             return self._get_version(name, version)
+        canary = self._canary.get(name)
+        if canary is not None and random.random() * 100 < canary[1]:
+            return canary[0]
         model = self._models.get(name)
         if model is not None:
             return model
@@ -194,8 +176,10 @@ class ModelRegistry:
                 for entry in found:
                     if entry.name in self._unloaded:
                         continue
-                    if entry.policy_error is not None:
-                        set_errors.append(f"{entry.name}: {entry.policy_error}")
+                    if entry.policy_error is None:
+                        self._policies[entry.name] = entry.policy
+                    else:
+                        set_errors.append(f"{entry.name}: {entry.policy_error}")  # and keep the last good policy
                         loaded.update({k: v for k, v in self._loaded.items() if k[0] == entry.name})
                         continue
                     loaded.update(self._kept(entry))
@@ -256,13 +240,14 @@ class ModelRegistry:
         return LoadedVersion(set_name, version, directory, sig, served, None)
 
     def _publish(self, loaded: list[LoadedVersion], set_errors: list[str]) -> None:
-        from service.dataplane.publish import assemble
 
-        view = assemble(loaded, set_errors, self._settings.models, self._known, self._settings.artifacts_dir)
+        root = self._settings.artifacts_dir
+        view = assemble(loaded, set_errors, self._settings.models, self._known, root, self._policies)
         set_errors = view.problems
         with self._lock:
             self._known = view.known
             self._cards, self._models, self._by_version = view.cards, view.models, view.by_version
+            self._canary = view.canary
             self._owners.update({name: card.model_set for name, card in view.cards.items()})
             self._versions, self._errors = view.versions, view.errors
             self._names_certain = self._names_certain or (not set_errors and bool(view.known))
@@ -278,9 +263,9 @@ class ModelRegistry:
     def _unreadable(self, exc: Exception) -> None:
         s = self._settings
         if isinstance(exc, PermissionError):  # an operator's fix: say which file or directory, never the full path
-            where = _inside(s.artifacts_dir, exc.filename)
-            inside = "" if where is None else f"{where!r} in the artifacts directory "
-            reason = f"cannot read {inside}{s.artifacts_dir.name!r}: permission denied"
+            where = inside(s.artifacts_dir, exc.filename)
+            place = "" if where is None else f"{where!r} in the artifacts directory "
+            reason = f"cannot read {place}{s.artifacts_dir.name!r}: permission denied"
         elif isinstance(exc, ArtifactError):
             reason = str(exc)
         else:
@@ -296,16 +281,3 @@ class ModelRegistry:
         """The state /readyz reports, mirrored in the ``forecast_ready`` gauge for alerting."""
         self._state, self._reason = state, reason
         self._metrics.ready.set(1 if state == "ready" else 0)
-
-
-def _inside(root: Path, filename: str | bytes | None) -> str | None:
-    """Where ``filename`` is, relative to the artifacts directory ``root`` (``ibm-high/manifest.json``):
-    None for ``root`` itself (or no file named), the last component for a path outside it."""
-    if not filename:
-        return None
-    path = Path(filename.decode() if isinstance(filename, bytes) else filename)
-    try:
-        relative = path.relative_to(root)
-    except ValueError:
-        return path.name
-    return relative.as_posix() if relative.parts else None

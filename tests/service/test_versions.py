@@ -260,3 +260,28 @@ def test_sighup_makes_a_running_server_serve_a_new_version(repo: Path, tiny_arti
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=30)
+
+
+def test_a_canary_answers_its_share_of_unversioned_requests_and_is_timed_apart(
+    repo: Path, tiny_artifacts: Path, make_client: Callable[..., TestClient], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import random
+
+    from service.dataplane import registry as registry_module
+
+    add_version(repo, tiny_artifacts, 2)
+    policy(repo, policy="latest", canary={"version": 2, "percent": 25})
+    monkeypatch.setattr(registry_module, "random", random.Random(7))  # a fixed draw, so the count is exact
+    client = make_client(artifacts_dir=repo)
+    answered = [served_version(client) for _ in range(400)]
+    share = answered.count("2") / len(answered)
+    assert set(answered) == {"1", "2"}
+    assert 0.18 < share < 0.32, share
+    assert client.get("/v1/models/lstm").json()["version"] == "1"  # the current one is still version 1
+    metrics = client.get("/metrics").text
+    for version in ("1", "2"):
+        assert f'forecast_version_inference_seconds_count{{model="lstm",version="{version}"}}' in metrics
+    # Without the canary, version 2 is current and takes everything.
+    policy(repo, policy="latest")
+    client.app.state.dataplane.registry.refresh()  # type: ignore[attr-defined]
+    assert {served_version(client) for _ in range(20)} == {"2"}
