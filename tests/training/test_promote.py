@@ -97,3 +97,24 @@ def test_a_run_of_another_kind_is_refused_before_anything_is_scored(
     assert code == 2
     assert sorted(p.name for p in (repo / "ohlc").iterdir() if p.is_dir() and not p.name.startswith(".")) == ["1"]
     assert main([str(trained[0]), "--repository", str(repo), "--set", "nope", "--data", str(trained[1])]) == 2
+
+
+def test_retraining_on_new_rows_then_promoting_serves_the_new_version(
+    repo: Path, trained: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """The loop docs/operations.md describes: rows appended to the CSVs (here: two more months inside the
+    training period), forecast-train, forecast-promote, and the running server answers with the new version."""
+    data = trained[1]
+    retrained = tmp_path / "retrained"
+    args = ["--inputs", "ohlc", "--data", str(data), "--hold-out", "DDD", "--out", str(retrained)]
+    args += ["--window", str(WINDOW), "--train-end", "2016-05-31", "--validation-days", "40", "--epochs", "1"]
+    assert train([*args, "--lstm-units", "3", "--gru-units", "3", "--verbose", "0", "--seed", "2"]) == 0
+    with running_client(artifacts_dir=repo) as client:
+        assert _served(client) == "1"
+        code = main([str(retrained), "--repository", str(repo), "--set", "ohlc", "--data", str(data), "--margin", "1"])
+        assert code == 0
+        record = json.loads((repo / "ohlc" / "2" / "promotion.json").read_text())
+        assert record["period_after"] == "2016-05-31"  # scored only on days neither version trained on
+        assert _served(client) == "2"
+        card = client.get("/v1/models/ohlc-lstm").json()
+        assert card["run"] == json.loads((retrained / "manifest.json").read_text())["models"]["lstm"]["version"]
