@@ -32,12 +32,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from forecast_core.bars import CSV_COLUMNS
 from forecast_core.loader import LoadedSet, load_set, read_set_manifest
 from forecast_core.repository import VERSION_NAME, read_policy
 from forecast_core.windowing import windows_at
 from training.cli import quiet_tensorflow
 from training.data import DataError, load_prices
-from training.ohlc.data import resolve_inputs
+from training.ohlc.data import load_bars, resolve_inputs
 
 log = logging.getLogger("forecast-promote")
 HORIZONS = (1, 5)
@@ -46,7 +47,11 @@ RECORD = "promotion.json"
 
 
 def _series(path: Path, csv_columns: tuple[str, ...]) -> tuple[pd.DatetimeIndex, np.ndarray]:
-    """One CSV's rows of the feature set's columns, cleaned by the training loader (the same dates for each)."""
+    """One CSV's rows of the feature set's columns, read as training reads them: bars with training's repairs
+    of misprinted bars, any other columns one by one (the same dates for each)."""
+    if csv_columns == CSV_COLUMNS:
+        bars = load_bars(path)
+        return bars.dates, bars.bars
     columns = [load_prices(path, column) for column in csv_columns]
     dates = columns[0].dates
     if any(not c.dates.equals(dates) for c in columns[1:]):
@@ -126,10 +131,11 @@ def _check_run(run: Path, live: LoadedSet) -> LoadedSet:
 
 
 def promote(run: Path, set_dir: Path, data: list[Path], margin: float, force: bool, command: str) -> dict[str, Any]:
-    versions = _numbered(set_dir)
+    flat = (set_dir / "manifest.json").is_file()
+    versions = {1: set_dir} if flat else _versions(set_dir)
     if not versions:
         raise DataError(f"{set_dir}: no version to compare with")
-    live_version = max(versions)
+    live_version = max(read_policy(set_dir).keep(list(versions)) or versions)
     live = load_set(versions[live_version])
     challenger = _check_run(run, live)
     ends = [read_set_manifest(d).card_facts()["training_dates"][1] for d in (run, versions[live_version])]
@@ -152,6 +158,7 @@ def promote(run: Path, set_dir: Path, data: list[Path], margin: float, force: bo
         "decision": "promoted" if passed else ("forced" if force else "refused"),
     }
     if passed or force:
+        versions = _numbered(set_dir)  # a flat set becomes version 1/ only now, with a version to add beside it
         new = record["version"] = max(versions) + 1
         staging = set_dir / f".{new}.incoming"
         shutil.copytree(run, staging)
