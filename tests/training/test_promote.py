@@ -95,7 +95,8 @@ def test_a_run_of_another_kind_is_refused_before_anything_is_scored(
 ) -> None:
     code = main([str(tiny_artifacts), "--repository", str(repo), "--set", "ohlc", "--data", str(trained[1])])
     assert code == 2
-    assert sorted(p.name for p in (repo / "ohlc").iterdir() if p.is_dir() and not p.name.startswith(".")) == ["1"]
+    assert (repo / "ohlc" / "manifest.json").is_file()  # untouched: still the flat set, no version added
+    assert not [p for p in (repo / "ohlc").iterdir() if p.is_dir()]
     assert main([str(trained[0]), "--repository", str(repo), "--set", "nope", "--data", str(trained[1])]) == 2
 
 
