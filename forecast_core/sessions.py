@@ -5,9 +5,9 @@ skipping weekends and market holidays (a history ending Friday 2016-12-30 is for
 2017-01-03: Monday 2017-01-02 was a holiday). The holidays, special closures included (Hurricane Sandy,
 days of mourning), come from the maintained ``holidays`` package's NYSE calendar rather than a
 hand-written list. Not exchange_calendars or pandas_market_calendars: both import pandas, which the
-lean serving install leaves out (exchange_calendars: import 0.25 s and +49 MiB, against 0.04 s and
-+16 MiB with the table built; docs/timeseries.md). The two agree on every NYSE session 1990-2027, and
-a test holds them to it (tests/service/test_timeseries_dates.py).
+lean serving install leaves out (exchange_calendars' import: 0.4-0.5 s and +49 MiB; holidays' import
+and this table: 0.25 s and +18 MiB at most, once; docs/timeseries.md). The two agree on every NYSE
+session 1990-2027, and a test holds them to it (tests/service/test_timeseries_dates.py).
 
 Each calendar's sessions are read once into a sorted ``datetime64[D]`` array; every lookup after that
 is a binary search.
