@@ -16,7 +16,7 @@ from fastapi import Request, Response
 from service.api import hot
 from service.api.deps import authorized_dataplane
 from service.api.timeseries import codec, quantiles
-from service.api.timeseries.types import ForecastRequest, ForecastResponse
+from service.api.timeseries.types import TimeSeriesForecastRequest, TimeSeriesForecastResponse
 from service.api.v1.schemas import ErrorResponse
 from service.dataplane import InvalidInput
 
@@ -38,7 +38,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 
 async def forecast(request: Request) -> Response:
     dataplane = authorized_dataplane(request)
-    body = hot.parse_body(ForecastRequest, await request.body())
+    body = hot.parse_body(TimeSeriesForecastRequest, await request.body())
     model = dataplane.model(body.model)
     limit = request.app.state.settings.timeseries_max_series
     horizon = body.options.horizon
@@ -57,9 +57,9 @@ hot_routes = [
         hot.operation(
             PATH,
             "timeseries_forecast",
-            ForecastRequest,
+            TimeSeriesForecastRequest,
             tags=["timeseries"],
-            response_model=ForecastResponse,
+            response_model=TimeSeriesForecastResponse,
             responses=_ERRORS,
             summary="KServe's time-series forecast: whole histories of many series, quantiles, trading-day dates",
         ),

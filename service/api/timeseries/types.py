@@ -8,7 +8,9 @@ variables, as the reference's FAQ says; ``mean_forecast`` and each quantile have
 The protocol allows extra fields (``extra: allow``); the ones this service reads or writes are
 declared below and documented in docs/timeseries.md. Values may be null or non-finite here: the
 codec refuses them per series, naming the series, the component and the index, so one bad series
-does not sink the others.
+does not sink the others. KServe's ``ForecastRequest``, ``ForecastResponse``, ``ForecastOptions``,
+``ForecastOutput``, ``Error`` and ``Status`` carry a ``TimeSeries`` prefix here: /openapi.json names
+schemas by class, and /v1 has a ``ForecastRequest`` of its own.
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ class Frequency(StrEnum):
     YEAR_SHORT = "Y"
 
 
-class Status(StrEnum):
+class TimeSeriesStatus(StrEnum):
     COMPLETED = "completed"
     ERROR = "error"
     PENDING = "pending"
@@ -77,7 +79,7 @@ class TimeSeriesInput(BaseModel):
     )
 
 
-class ForecastOptions(BaseModel):
+class TimeSeriesForecastOptions(BaseModel):
     model_config = _ALLOW
 
     horizon: Annotated[int, Field(strict=True, ge=1, description="trading sessions to forecast")]
@@ -86,7 +88,7 @@ class ForecastOptions(BaseModel):
     )
 
 
-class ForecastRequest(BaseModel):
+class TimeSeriesForecastRequest(BaseModel):
     model_config = ConfigDict(
         extra="allow",
         protected_namespaces=(),
@@ -111,11 +113,11 @@ class ForecastRequest(BaseModel):
 
     model: str = Field(description="a served model's name (GET /v1/models)")
     inputs: Annotated[list[TimeSeriesInput], Field(min_length=1)]
-    options: ForecastOptions
+    options: TimeSeriesForecastOptions
     metadata: dict[str, Any] | None = None
 
 
-class Error(BaseModel):
+class TimeSeriesError(BaseModel):
     code: str | None = Field(default=None, description="the HTTP status this error would have had alone")
     message: str
     param: str | None = Field(default=None, description="where: inputs[i].series[j] and the like")
@@ -136,24 +138,24 @@ class TimeSeriesForecast(BaseModel):
     calibration: str | None = Field(default=None, description="extension: which calibration gave the quantiles")
 
 
-class ForecastOutput(BaseModel):
+class TimeSeriesForecastOutput(BaseModel):
     model_config = _ALLOW
 
     type: Literal["time_series_forecast"] = "time_series_forecast"
     id: str
-    status: Status
+    status: TimeSeriesStatus
     content: list[TimeSeriesForecast]
-    error: Error | None = None
+    error: TimeSeriesError | None = None
 
 
-class ForecastResponse(BaseModel):
+class TimeSeriesForecastResponse(BaseModel):
     model_config = ConfigDict(extra="allow", protected_namespaces=())
 
     id: str
     created_at: int = Field(description="Unix time of the answer")
-    status: Status = Field(description="completed, partial (some outputs are errors) or error")
-    error: Error | None = None
+    status: TimeSeriesStatus = Field(description="completed, partial (some outputs are errors) or error")
+    error: TimeSeriesError | None = None
     model: str
     version: str | None = Field(default=None, description="extension: the model version that answered")
-    outputs: list[ForecastOutput] = Field(description="one per input, in the inputs' order")
+    outputs: list[TimeSeriesForecastOutput] = Field(description="one per input, in the inputs' order")
     warnings: list[str] = Field(default_factory=list, description="extension: remarks on the inputs")
