@@ -46,6 +46,7 @@ class Series:
     window: np.ndarray
     columns: tuple[str, ...]  # the client's variable order (multivariate), the answer's too
     timestamps: list[str] | None
+    history: np.ndarray  # every point, (points, model columns): what series calibration backtests on
 
 
 @dataclass
@@ -137,9 +138,9 @@ def decode_series(item: TimeSeriesInput, i: int, card: ModelCard, horizon: int) 
         )
     columns = _columns(item, i, card)
     x = _values(item, i, card, columns)
-    window = x[-card.window :]
     if len(card.inputs) > 1:
-        window = window[:, [columns.index(c) for c in card.inputs]]
+        x = x[:, [columns.index(c) for c in card.inputs]]
+    window = x[-card.window :]
     start = _start(item, i)
     timestamps = None
     if start is not None:
@@ -148,7 +149,7 @@ def decode_series(item: TimeSeriesInput, i: int, card: ModelCard, horizon: int) 
         except SessionError as exc:
             raise SeriesProblem(f"inputs[{i}].start_timestamp", f"{_who(item, i)}: {exc}") from None
         timestamps = [d.isoformat() for d in days]
-    return Series(i, window, columns, timestamps)
+    return Series(i, window, columns, timestamps, x.reshape(len(x), -1))
 
 
 def decode(inputs: list[TimeSeriesInput], card: ModelCard, horizon: int, max_series: int) -> Plan:
@@ -191,14 +192,39 @@ def _shape(values: np.ndarray, order: list[int] | None) -> list[Any]:
     return values[:, 0].tolist() if order is None else values[:, order].tolist()
 
 
+#: Per row of the stacked request: interval level -> (lower, upper), each (horizon, outputs).
+Bounds = dict[int, tuple[np.ndarray, np.ndarray]]
+
+
+@dataclass(frozen=True)
+class Calibrated:
+    """Intervals that replace the pooled ones for some rows, and the name of their calibration."""
+
+    name: str
+    bounds: dict[int, Bounds]
+
+
+def _calibration_name(calibrated: Calibrated | None, own: bool, wanted: list[Quantile]) -> str | None:
+    if not any(q.level is not None for q in wanted):
+        return None  # no interval in the answer
+    return calibrated.name if own and calibrated is not None else "pooled"
+
+
 def _forecast(
-    item: TimeSeriesInput, series: Series, card: ModelCard, result: InferenceResult, row: int, wanted: list[Quantile]
+    item: TimeSeriesInput,
+    series: Series,
+    card: ModelCard,
+    result: InferenceResult,
+    row: int,
+    wanted: list[Quantile],
+    calibrated: Calibrated | None,
 ) -> dict[str, Any]:
     multi = len(card.outputs) > 1
     order = [card.outputs.index(c) for c in series.columns] if multi else None
-    bounds = {level: (lo, hi) for level, lo, hi in result.intervals}
+    own = calibrated.bounds.get(row) if calibrated is not None else None
+    bounds = own if own is not None else {level: (lo[row], hi[row]) for level, lo, hi in result.intervals}
     quantiles = {
-        q.key: _shape(result.values[row] if q.level is None else bounds[q.level][q.upper][row], order) for q in wanted
+        q.key: _shape(result.values[row] if q.level is None else bounds[q.level][q.upper], order) for q in wanted
     }
     content: dict[str, Any] = {
         "type": item.type.value,
@@ -208,7 +234,7 @@ def _forecast(
         "start_timestamp": series.timestamps[0] if series.timestamps else None,
         "quantiles": quantiles or None,
         "timestamps": series.timestamps,
-        "calibration": "pooled" if any(q.level is not None for q in wanted) else None,
+        "calibration": _calibration_name(calibrated, own is not None, wanted),
         "exchange": DEFAULT_EXCHANGE if series.timestamps else None,
     }
     if multi:
@@ -223,6 +249,7 @@ def encode(
     card: ModelCard,
     result: InferenceResult | None,
     wanted: list[Quantile],
+    calibrated: Calibrated | None = None,
 ) -> dict[str, Any]:
     """The protocol's response: one output per input, in order; ``partial`` when some are errors."""
     rows = {s.position: (row, s) for row, s in enumerate(plan.good)}
@@ -231,7 +258,7 @@ def encode(
         output: dict[str, Any] = {"type": "time_series_forecast", "id": uuid.uuid4().hex}
         if i in rows and result is not None:
             row, series = rows[i]
-            content = _forecast(item, series, card, result, row, wanted)
+            content = _forecast(item, series, card, result, row, wanted, calibrated)
             outputs.append({**output, "status": "completed", "content": [content], "error": None})
         else:
             outputs.append({**output, "status": "error", "content": [], "error": plan.problems[i].as_error()})

@@ -15,7 +15,7 @@ from fastapi import Request, Response
 
 from service.api import hot
 from service.api.deps import authorized_dataplane
-from service.api.timeseries import codec, quantiles
+from service.api.timeseries import calibration, codec, quantiles
 from service.api.timeseries.types import TimeSeriesForecastRequest, TimeSeriesForecastResponse
 from service.api.v1.schemas import ErrorResponse
 from service.dataplane import InvalidInput
@@ -48,8 +48,12 @@ async def forecast(request: Request) -> Response:
         # Nothing to forecast: the request as a whole failed, with the first series' reason.
         first = plan.problems[min(plan.problems)]
         raise InvalidInput(first.param, first.kind, first.message, text=first.message)
-    result = await dataplane.infer(model, codec.request(plan, horizon, levels, limit, hot.client_gone(request)))
-    return hot.json_response(codec.encode(body.model, body.inputs, plan, model.card, result, wanted))
+    forecast_request = codec.request(plan, horizon, levels, limit, hot.client_gone(request))
+    result = await dataplane.infer(model, forecast_request)
+    calibrated = None
+    if body.options.calibration == "series":
+        calibrated = await calibration.calibrate(dataplane, model, plan, forecast_request, result, levels)
+    return hot.json_response(codec.encode(body.model, body.inputs, plan, model.card, result, wanted, calibrated))
 
 
 hot_routes = [

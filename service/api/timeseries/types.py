@@ -86,6 +86,11 @@ class TimeSeriesForecastOptions(BaseModel):
     quantiles: list[float] | None = Field(
         default=None, description="0.5 (the point forecast) and pairs q, 1-q of the calibrated interval levels"
     )
+    calibration: Literal["pooled", "series"] = Field(
+        default="pooled",
+        description="extension: the quantiles' calibration, the model's pooled table or each series' own backtest "
+        "(series at least window + 250 points long; shorter ones keep the pooled table)",
+    )
 
 
 class TimeSeriesForecastRequest(BaseModel):
