@@ -51,7 +51,8 @@ def histories(count: int, points: int) -> list[list[list[float]]]:
         if len(out) == count:
             break
         with path.open(newline="", encoding="utf-8") as fh:
-            rows = [r for r in csv.DictReader(fh) if all(r.get(c, "").strip() for c in COLUMNS)]
+            # Rows with every price present and positive (a few files hold zeros), so every series is answered.
+            rows = [r for r in csv.DictReader(fh) if all(float(r.get(c) or 0) > 0 for c in COLUMNS)]
         start = (i * 97) % max(1, len(rows) - points)  # a different stretch of a file each time it comes round
         out.append([[float(r[c]) for c in COLUMNS] for r in rows[start : start + points]])
     rng = np.random.default_rng(0)
