@@ -100,3 +100,52 @@ def test_the_served_calendar_has_exactly_exchange_calendars_nyse_sessions_from_1
     extra = np.setdiff1d(served, expected)
     assert not missing.size, f"sessions the served calendar lacks: {missing[:10]}"
     assert not extra.size, f"days the served calendar trades but NYSE does not: {extra[:10]}"
+
+
+def with_timestamps(days: list[str]) -> dict[str, Any]:
+    payload = dated("2016-10-03", points=len(days))
+    payload["inputs"][0] = {**payload["inputs"][0], "timestamps": days, "start_timestamp": None}
+    return payload
+
+
+def session_dates(last: date, points: int) -> list[str]:
+    start = start_for(last, points)
+    days = sessions()
+    i = int(np.searchsorted(days, np.datetime64(start, "D")))
+    return [d.item().isoformat() for d in days[i : i + points]]
+
+
+def test_per_point_timestamps_may_have_gaps_and_the_forecast_follows_the_last_one(committed_sets: TestClient) -> None:
+    days = session_dates(date(2016, 12, 30), 80)
+    del days[10:15]  # a gap: five missing sessions in the middle of the history
+    response = committed_sets.post(PATH, json=with_timestamps(days))
+    assert response.status_code == 200, response.text
+    assert response.json()["outputs"][0]["content"][0]["timestamps"] == ["2017-01-03", "2017-01-04", "2017-01-05"]
+
+
+@pytest.mark.parametrize(
+    ("change", "param", "reason"),
+    [
+        (lambda d: d.__setitem__(20, d[19]), "timestamps[20]", "repeats timestamps[19]"),
+        (lambda d: d.__setitem__(30, "2016-01-04"), "timestamps[30]", "2016-01-04 comes before timestamps[29]"),
+        (lambda d: d.__setitem__(-1, "2017-01-02"), "timestamps[74]", "2017-01-02 is not a NYSE session"),
+        (lambda d: d.pop(), "timestamps", "timestamps holds 74 dates for 75 points"),
+        (lambda d: d.__setitem__(3, "soon"), "timestamps[3]", "timestamps[3] 'soon' is not an ISO 8601 date"),
+    ],
+)
+def test_unsorted_duplicate_or_closed_timestamps_are_an_error_naming_the_index(
+    committed_sets: TestClient, change: Any, param: str, reason: str
+) -> None:
+    days = session_dates(date(2016, 12, 29), 75)
+    change(days)
+    payload = with_timestamps(session_dates(date(2016, 12, 29), 75))
+    payload["inputs"].append({**payload["inputs"][0], "name": "bad", "timestamps": days})
+    payload["inputs"][1]["series"] = payload["inputs"][0]["series"]
+    response = committed_sets.post(PATH, json=payload)
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert answer["status"] == "partial"
+    error = answer["outputs"][1]["error"]
+    assert error["param"] == f"inputs[1].{param}"
+    assert error["message"].startswith("series 'bad' (inputs[1]): ")
+    assert reason in error["message"]

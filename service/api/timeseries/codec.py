@@ -13,12 +13,12 @@ import math
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import date, datetime
 from typing import Any
 
 import numpy as np
 
-from forecast_core.sessions import DEFAULT_EXCHANGE, SessionError, forecast_sessions
+from forecast_core.sessions import DEFAULT_EXCHANGE
+from service.api.timeseries.dates import DateProblem, forecast_timestamps
 from service.api.timeseries.quantiles import Quantile
 from service.api.timeseries.types import Frequency, TimeSeriesInput, TimeSeriesType
 from service.dataplane import InferenceRequest, InferenceResult, InvalidInput, ModelCard, Watch
@@ -108,19 +108,6 @@ def _values(item: TimeSeriesInput, i: int, card: ModelCard, columns: tuple[str, 
     return x
 
 
-def _start(item: TimeSeriesInput, i: int) -> date | None:
-    text = item.start_timestamp
-    if text is None:
-        return None
-    try:
-        return date.fromisoformat(text) if len(text) == 10 else datetime.fromisoformat(text).date()
-    except ValueError:
-        raise SeriesProblem(
-            f"inputs[{i}].start_timestamp",
-            f"{_who(item, i)}: start_timestamp {text[:40]!r} is not an ISO 8601 date (YYYY-MM-DD)",
-        ) from None
-
-
 def decode_series(item: TimeSeriesInput, i: int, card: ModelCard, horizon: int) -> Series:
     """One input checked against the model; raises :class:`SeriesProblem` naming what does not fit."""
     expected = TimeSeriesType.MULTIVARIATE if len(card.inputs) > 1 else TimeSeriesType.UNIVARIATE
@@ -141,14 +128,10 @@ def decode_series(item: TimeSeriesInput, i: int, card: ModelCard, horizon: int) 
     if len(card.inputs) > 1:
         x = x[:, [columns.index(c) for c in card.inputs]]
     window = x[-card.window :]
-    start = _start(item, i)
-    timestamps = None
-    if start is not None:
-        try:
-            days = forecast_sessions(start, len(x), horizon)
-        except SessionError as exc:
-            raise SeriesProblem(f"inputs[{i}].start_timestamp", f"{_who(item, i)}: {exc}") from None
-        timestamps = [d.isoformat() for d in days]
+    try:
+        timestamps = forecast_timestamps(item.start_timestamp, item.timestamps, len(x), horizon)
+    except DateProblem as exc:
+        raise SeriesProblem(f"inputs[{i}].{exc.field}", f"{_who(item, i)}: {exc}") from None
     return Series(i, window, columns, timestamps, x.reshape(len(x), -1))
 
 

@@ -77,6 +77,10 @@ class TimeSeriesInput(BaseModel):
         default=None,
         description="extension: the variables of a multivariate series in row order (default: the model's inputs)",
     )
+    timestamps: list[str] | None = Field(
+        default=None,
+        description="extension: one ISO 8601 date per point, each a session, strictly increasing (gaps allowed)",
+    )
 
 
 class TimeSeriesForecastOptions(BaseModel):
