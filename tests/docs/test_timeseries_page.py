@@ -1,7 +1,8 @@
-"""docs/timeseries.md's Python example runs against the app and prints what the page shows.
+"""docs/timeseries.md's httpx example runs against the app and prints what the page shows.
 
-tests/docs/test_examples.py runs the curl examples of every page and the ``forecast_client`` sessions;
-this page's Python block uses plain httpx, so it is run here with ``httpx.post`` sent to the app in-process.
+tests/docs/test_examples.py runs the curl examples of every page and the ``forecast_client`` sessions
+(this page's ``forecast_series`` one too); the page's other Python block uses plain httpx, so it is run
+here with ``httpx.post`` sent to the app in-process.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ def app_client() -> Iterator[TestClient]:
 
 
 def test_the_python_example_prints_what_the_page_shows(app_client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
-    (block,) = [b for b in blocks(PAGE) if b.lang == "python"]
+    (block,) = [b for b in blocks(PAGE) if b.lang == "python" and "forecast_client" not in b.text]
     assert "/v1/timeseries/forecast" in block.text
 
     def post(url: str, **kwargs: Any) -> httpx.Response:
