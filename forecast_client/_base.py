@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -77,6 +77,35 @@ def forecast_call(window: Any, horizon: int, model: str, intervals: Sequence[int
     if intervals is not None:
         body["intervals"] = as_values(intervals)
     return Call("POST", f"/v1/models/{quote_name(model)}/forecast", body)
+
+
+TIMESERIES_PATH = "/v1/timeseries/forecast"
+
+
+def timeseries_call(
+    series: Mapping[str, Any],
+    horizon: int,
+    model: str,
+    quantiles: Sequence[float] | None,
+    calibration: str | None,
+    start_timestamps: Mapping[str, str] | None,
+) -> Call:
+    """``POST /v1/timeseries/forecast`` (KServe's time-series protocol): one input per named history, a list
+    of prices or of rows (one per session, one value per variable), daily; options only when given."""
+    inputs = []
+    for name, history in series.items():
+        values = as_values(history)
+        kind = "multivariate_time_series" if _is_batch(values) else "univariate_time_series"
+        item: dict[str, Any] = {"type": kind, "name": name, "series": values, "frequency": "D"}
+        if start_timestamps is not None and name in start_timestamps:
+            item["start_timestamp"] = start_timestamps[name]
+        inputs.append(item)
+    options: dict[str, Any] = {"horizon": horizon}
+    if quantiles is not None:
+        options["quantiles"] = as_values(quantiles)
+    if calibration is not None:
+        options["calibration"] = calibration
+    return Call("POST", TIMESERIES_PATH, {"model": model, "inputs": inputs, "options": options})
 
 
 class BaseClient:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import httpx
@@ -21,6 +21,7 @@ from forecast_client._base import (
     forecast_call,
     model_call,
     predict_call,
+    timeseries_call,
 )
 from forecast_client.errors import ConnectionFailedError, UnavailableError, connection_error, error_from_response
 from forecast_client.models import BatchLike, Forecast, ModelInfo, Prediction, Status, WindowLike
@@ -104,6 +105,20 @@ class AsyncForecastClient(BaseClient):
         self, window: WindowLike, horizon: int, *, model: str = DEFAULT_MODEL, intervals: Sequence[int] | None = None
     ) -> Forecast:
         return Forecast.from_json(await self._send(forecast_call(window, horizon, model, intervals)))
+
+    async def forecast_series(
+        self,
+        series: Mapping[str, Any],
+        horizon: int,
+        *,
+        model: str = DEFAULT_MODEL,
+        quantiles: Sequence[float] | None = None,
+        calibration: str | None = None,
+        start_timestamps: Mapping[str, str] | None = None,
+    ) -> dict[str, Any]:
+        call = timeseries_call(series, horizon, model, quantiles, calibration, start_timestamps)
+        answer: dict[str, Any] = await self._send(call)
+        return answer
 
     async def models(self) -> list[ModelInfo]:
         return [ModelInfo.from_json(m) for m in (await self._send(MODELS))["models"]]

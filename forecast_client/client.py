@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import httpx
@@ -20,6 +20,7 @@ from forecast_client._base import (
     forecast_call,
     model_call,
     predict_call,
+    timeseries_call,
 )
 from forecast_client.errors import ConnectionFailedError, UnavailableError, connection_error, error_from_response
 from forecast_client.models import BatchLike, Forecast, ModelInfo, Prediction, Status, WindowLike
@@ -111,6 +112,23 @@ class ForecastClient(BaseClient):
     ) -> Forecast:
         """Recursive ``horizon``-step forecast; ``intervals`` (levels in percent) is sent only when given."""
         return Forecast.from_json(self._send(forecast_call(window, horizon, model, intervals)))
+
+    def forecast_series(
+        self,
+        series: Mapping[str, Any],
+        horizon: int,
+        *,
+        model: str = DEFAULT_MODEL,
+        quantiles: Sequence[float] | None = None,
+        calibration: str | None = None,
+        start_timestamps: Mapping[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """KServe's time-series forecast of every history in ``series`` (name -> prices, or rows of
+        open/high/low/close for the OHLC models), ``horizon`` trading sessions ahead; the answer as the
+        protocol's plain JSON (``outputs`` in the order of ``series``). See docs/timeseries.md."""
+        call = timeseries_call(series, horizon, model, quantiles, calibration, start_timestamps)
+        answer: dict[str, Any] = self._send(call)
+        return answer
 
     def models(self) -> list[ModelInfo]:
         """Every served model's metadata."""

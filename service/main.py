@@ -15,6 +15,7 @@ from service.api.auth import KeyGuard
 from service.api.docs import install_docs
 from service.api.errors import install_dataplane_errors
 from service.api.hot import add_hot_routes
+from service.api.timeseries.routes import hot_routes as timeseries_hot_routes
 from service.api.v1.routes import hot_routes as v1_hot_routes
 from service.api.v1.routes import router as v1_router
 from service.api.v2.routes import hot_routes as v2_hot_routes
@@ -79,6 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # The hot routes after their protocol's others: /openapi.json lists paths in route order.
     app.include_router(v1_router)
     add_hot_routes(app, v1_hot_routes)
+    add_hot_routes(app, timeseries_hot_routes)
     app.include_router(v2_router)
     add_hot_routes(app, v2_hot_routes)
     if settings.admin_key is not None:  # the repository API exists only with its own key

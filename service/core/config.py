@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     require_all_models: bool = True
     max_batch: int = Field(default=256, ge=1, le=10_000)
     max_horizon: int = Field(default=365, ge=1, le=10_000)
+    # Series in one time-series forecast request (POST /v1/timeseries/forecast): each step of the recursive
+    # forecast is one model call for all of them. FORECAST_MAX_BODY_BYTES bounds the body as well.
+    timeseries_max_series: int = Field(default=1000, ge=1, le=100_000)
     max_body_bytes: int = Field(default=1_000_000, ge=1_024)
     # Per-request time budget for a recursive forecast, checked between steps: past it, 504 deadline_exceeded.
     request_timeout_s: float = Field(default=10.0, gt=0, le=3600)

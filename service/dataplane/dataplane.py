@@ -63,6 +63,9 @@ class InferenceRequest:
     #: Awaiting it returns once the client has disconnected (None: the protocol cannot tell). The
     #: protocol builds it from its transport once the body is read, so work nobody will read can stop.
     client_gone: Watch | None = None
+    #: A protocol that forecasts many series in one request (each step one model call for all of them)
+    #: sets its own row limit here; None: ``max_batch`` rows for a predict, one window for a forecast.
+    max_rows: int | None = None
 
 
 @dataclass(frozen=True)
@@ -209,12 +212,12 @@ class DataPlane:
         rows = x.shape[0]
         if rows < 1:
             raise InvalidInput(request.field, "min_length", "holds no window", "at least one window")
-        if rows > self._settings.max_batch:
-            limit = self._settings.max_batch
+        limit = request.max_rows or self._settings.max_batch
+        if rows > limit:
             raise InvalidInput(
                 request.field, "max_batch", f"batch of {rows} windows is over the limit of {limit}", f"at most {limit}"
             )
-        if request.horizon is not None and rows != 1:
+        if request.horizon is not None and rows != 1 and request.max_rows is None:
             raise InvalidInput(request.field, "one_window", f"a forecast takes exactly one window, got {rows}")
         check_prices(x, request.locate or default_locator(request.field))
 

@@ -80,6 +80,15 @@ def served(tiny_artifacts: Path) -> Iterator[TestClient]:
 
 
 @pytest.fixture(scope="module")
+def committed_sets() -> Iterator[TestClient]:
+    """One default app on the committed model sets (artifacts/), shared by a module's read-only tests."""
+    from tests.conftest import ARTIFACTS_ROOT
+
+    with running_client(artifacts_dir=ARTIFACTS_ROOT) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
 def served_keras(tiny_artifacts: Path) -> Iterator[TestClient]:
     """One keras-backend app shared by a module's read-only tests (compiling XLA takes seconds)."""
     with running_client(artifacts_dir=tiny_artifacts, backend="keras") as client:
