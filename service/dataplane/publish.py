@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from forecast_core.errors import ArtifactError
+from forecast_core.loader import read_set_manifest, served_names
 from forecast_core.repository import Policy
 from service.dataplane.model import ModelCard, ServedModel, ServedSet
 
@@ -122,3 +124,18 @@ def inside(root: Path, filename: str | bytes | None) -> str | None:
     except ValueError:
         return path.name
     return relative.as_posix() if relative.parts else None
+
+
+def check_same_kind(serving: ServedSet | None, set_name: str, version: int, directory: Path) -> None:
+    """A version must serve what its set serves now (the same names, of the same kind): another set's run
+    copied under this set is refused (:class:`ArtifactError`), not served under names nobody asked for."""
+    if serving is None or not serving.cards:
+        return
+    manifest = read_set_manifest(directory)
+    names, kind = sorted(served_names(manifest)), getattr(manifest, "kind", "univariate")
+    now_names, now_kind = sorted(serving.cards), next(iter(serving.cards.values())).kind
+    if (names, kind) != (now_names, now_kind):
+        raise ArtifactError(
+            f"version {version} serves {', '.join(names)} ({kind}); set {set_name!r} serves "
+            f"{', '.join(now_names)} ({now_kind})"
+        )

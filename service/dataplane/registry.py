@@ -28,7 +28,7 @@ from service.core.metrics import Metrics
 from service.core.process import trim_memory
 from service.dataplane.errors import ModelNotFound, ModelNotReady, VersionNotFound
 from service.dataplane.model import ModelCard, ServedModel
-from service.dataplane.publish import LoadedVersion, VersionInfo, assemble, inside
+from service.dataplane.publish import LoadedVersion, VersionInfo, assemble, check_same_kind, inside
 from service.dataplane.served import batching_wrap, load_served_set
 
 log = logging.getLogger("service.registry")
@@ -218,6 +218,8 @@ class ModelRegistry:
             return held
         s, wanted = self._settings, self._settings.models
         try:
+            serving = [lv.served for (s, _), lv in sorted(self._loaded.items()) if s == set_name and lv.whole]
+            check_same_kind(serving[-1] if serving else None, set_name, version, directory)
             served = load_served_set(
                 directory, (lambda n: n in wanted) if wanted else (lambda n: True), s.backend, s.onnx_threads,
                 self._wrap, version=version, set_name=set_name,
@@ -240,7 +242,6 @@ class ModelRegistry:
         return LoadedVersion(set_name, version, directory, sig, served, None)
 
     def _publish(self, loaded: list[LoadedVersion], set_errors: list[str]) -> None:
-
         root = self._settings.artifacts_dir
         view = assemble(loaded, set_errors, self._settings.models, self._known, root, self._policies)
         set_errors = view.problems

@@ -285,3 +285,16 @@ def test_a_canary_answers_its_share_of_unversioned_requests_and_is_timed_apart(
     policy(repo, policy="latest")
     client.app.state.dataplane.registry.refresh()  # type: ignore[attr-defined]
     assert {served_version(client) for _ in range(20)} == {"2"}
+
+
+def test_a_version_of_another_kind_placed_under_a_set_is_refused_and_the_set_keeps_serving(
+    repo: Path, tiny_ohlc_artifacts: Path, make_client: Callable[..., TestClient]
+) -> None:
+    client = make_client(artifacts_dir=repo)
+    add_version(repo, tiny_ohlc_artifacts, 2)  # an OHLC run copied under the IBM set
+    client.app.state.dataplane.registry.refresh()  # type: ignore[attr-defined]
+    assert served_version(client) == "1"
+    (failed,) = [v for v in client.get("/v1/models/lstm").json()["versions"] if v["version"] == "2"]
+    assert failed["state"] == "failed"
+    assert "ohlc-lstm" in failed["reason"]
+    assert client.post("/v1/models/ohlc-lstm/predict", json={"window": WINDOW}).status_code == 404
