@@ -22,6 +22,7 @@ from service.core.config import Settings
 from service.core.errors import install_error_handlers
 from service.core.limits import BodyLimitMiddleware
 from service.core.metrics import Metrics, MetricsMiddleware
+from service.core.requestlog import RequestLogMiddleware
 from service.dataplane import DataPlane, ModelRegistry
 
 DESCRIPTION = """Next-step and recursive multi-step forecasts of daily prices from LSTM and GRU models (and
@@ -79,4 +80,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # headers, before any body is buffered or parsed (service/api/auth.py).
         app.add_middleware(KeyGuard, settings=settings, routes=app.router.routes)
     app.add_middleware(MetricsMiddleware, metrics=app_metrics)  # outermost: counts 401/413/415 too
+    # Outside the metrics: every response carries its X-Request-ID, and the request log times it all.
+    app.add_middleware(RequestLogMiddleware, settings=settings)
     return app

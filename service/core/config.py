@@ -80,6 +80,11 @@ class Settings(BaseSettings):
     batch_max_wait_us: int = Field(default=200, ge=0, le=100_000)
     onnx_threads: int = Field(default=1, ge=0, le=64)
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
+    # The request log (service/core/requestlog.py): one JSON line per request, written at access_log_level
+    # (so FORECAST_LOG_LEVEL above it silences it too); failures always, successes at the sampled rate.
+    access_log: bool = True
+    access_log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
+    access_log_sample: float = Field(default=1.0, ge=0.0, le=1.0)
     api_key: SecretStr | None = None
     # A second key accepted beside api_key while clients move to a new one (key rotation): set it to the
     # new key, move the clients, then make it FORECAST_API_KEY and unset this one.
@@ -145,7 +150,7 @@ class Settings(BaseSettings):
             raise ValueError("FORECAST_METRICS_REQUIRE_KEY is true but FORECAST_API_KEY is unset: there is no key")
         return self
 
-    @field_validator("log_level", mode="before")
+    @field_validator("log_level", "access_log_level", mode="before")
     @classmethod
     def _lower(cls, value: object) -> object:
         return value.lower() if isinstance(value, str) else value

@@ -30,6 +30,8 @@ import numpy as np
 
 from forecast_core.predictor import DeadlineExceeded as StepsDeadlineExceeded
 from service.core.config import Settings
+from service.core.drift import count_kinds
+from service.core.logs import note
 from service.core.metrics import Metrics
 from service.dataplane.admission import Admission
 from service.dataplane.errors import ClientDisconnected, DeadlineExceeded, InvalidInput, VersionNotFound
@@ -125,6 +127,7 @@ class DataPlane:
 
     async def infer(self, model: ServedModel, request: InferenceRequest) -> InferenceResult:
         rows = int(request.inputs.shape[0]) if request.inputs.ndim else 0
+        note(model=model.name, version=model.version, rows=rows, horizon=request.horizon)  # the request log's
         steps = rows * (request.horizon or 1) * model.members
         if steps <= INLINE_MAX_STEPS:
             if not model.batched:
@@ -171,6 +174,9 @@ class DataPlane:
             check_limit(horizon, s.max_horizon, "horizon", "max_value", "horizon")
         levels = self._check_levels(model, request.intervals)
         warnings = model.warnings(x)
+        if warnings:  # drift signals: the callers' warnings counted too (service/core/drift.py)
+            for warning_kind, n in count_kinds(warnings).items():
+                self._metrics.input_warnings.labels(card.name, warning_kind).inc(n)
         started = time.perf_counter()
         if horizon is None:
             kind: Literal["predict", "forecast"] = "predict"
