@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from contextvars import ContextVar
-from datetime import UTC, datetime
 from typing import Any
 
 from service.core.config import Settings
@@ -38,13 +38,27 @@ def current_request_id() -> str | None:
     return None if info is None else info.get("request_id")
 
 
+# One encoder for every line: json.dumps with options of its own builds a new one per call. default=str:
+# a value json cannot encode (a Path, a numpy scalar) is written as text, not lost with the line.
+_ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str).encode
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per record: time (UTC, ISO 8601), level, logger, message, the request id when
     the record was written for a request, the record's ``fields`` (the request log's) and any exception."""
 
+    _second, _stamp = -1, ""
+
+    def _time(self, created: float) -> str:
+        # The date and time to the second change once a second, not once a line: formatted once per second.
+        second = int(created)
+        if second != self._second:
+            self._second, self._stamp = second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        return f"{self._stamp}.{int((created - second) * 1000):03d}Z"
+
     def format(self, record: logging.LogRecord) -> str:
         out: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "time": self._time(record.created),
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
@@ -58,8 +72,7 @@ class JsonFormatter(logging.Formatter):
                 out["request_id"] = request_id
         if record.exc_info:
             out["exception"] = self.formatException(record.exc_info)
-        # default=str: a value json cannot encode (a Path, a numpy scalar) is written, not lost with the line.
-        return json.dumps(out, default=str, separators=(",", ":"), ensure_ascii=False)
+        return _ENCODE(out)
 
 
 def log_config(settings: Settings) -> dict[str, Any]:
