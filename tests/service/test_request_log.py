@@ -24,6 +24,12 @@ def access_lines(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
 
 
 @pytest.fixture
+def client(make_client: Callable[..., TestClient]) -> TestClient:
+    """An app with the request log on (it is off by default: see docs/observability.md)."""
+    return make_client(access_log=True)
+
+
+@pytest.fixture
 def logged(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
     caplog.set_level(logging.INFO, logger=ACCESS_LOGGER)
     return caplog
@@ -96,7 +102,7 @@ def test_refused_requests_are_logged_with_their_status(client: TestClient, logge
 def test_sampling_at_zero_logs_the_failures_only(
     make_client: Callable[..., TestClient], logged: pytest.LogCaptureFixture
 ) -> None:
-    client = make_client(access_log_sample=0.0)
+    client = make_client(access_log=True, access_log_sample=0.0)
     logged.clear()  # the wait for readiness
     assert client.get("/healthz").status_code == 200
     assert client.post("/v1/models/nope/predict", json={"window": WINDOW}).status_code == 404
@@ -106,7 +112,7 @@ def test_sampling_at_zero_logs_the_failures_only(
 def test_the_log_switched_off_writes_nothing_and_still_returns_the_id(
     make_client: Callable[..., TestClient], logged: pytest.LogCaptureFixture
 ) -> None:
-    client = make_client(access_log=False)
+    client = make_client()  # the default: off
     response = client.get("/healthz", headers={"X-Request-ID": "req-1"})
     assert response.headers["x-request-id"] == "req-1"
     assert access_lines(logged) == []
@@ -116,7 +122,7 @@ def test_the_lines_are_written_at_the_configured_level(
     make_client: Callable[..., TestClient], caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG, logger=ACCESS_LOGGER)
-    client = make_client(access_log_level="debug")
+    client = make_client(access_log=True, access_log_level="debug")
     caplog.clear()  # the wait for readiness
     client.get("/healthz")
     assert [r.levelno for r in caplog.records if r.name == ACCESS_LOGGER] == [logging.DEBUG]

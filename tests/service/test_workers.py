@@ -48,7 +48,7 @@ def two_workers(tiny_artifacts: Path, tmp_path_factory: pytest.TempPathFactory) 
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [str(SERVE), "--host", "127.0.0.1", "--port", str(port), "--workers", "2"],
-            env=clean_env(FORECAST_ARTIFACTS_DIR=str(tiny_artifacts)),
+            env=clean_env(FORECAST_ARTIFACTS_DIR=str(tiny_artifacts), FORECAST_ACCESS_LOG="true"),
             cwd=tmp,
             stdout=log,
             stderr=subprocess.STDOUT,
