@@ -82,8 +82,8 @@ class Settings(BaseSettings):
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
     # The request log (service/core/requestlog.py): one JSON line per request, written at access_log_level
     # (so FORECAST_LOG_LEVEL above it silences it too); failures always, successes at the sampled rate.
-    # Off by default: on, it cost 26-32 % of /v1 predict's requests/s at 64 connections (one worker, this
-    # 2-core machine; BENCHMARKS.md, "Request log"), over the 10 % a default may cost.
+    # Off by default: on, it cost 23-34 % of the requests/s of /v1 predict and /v2 infer at 64 connections
+    # (one worker, this 2-core machine; BENCHMARKS.md, "Request log"), over the 10 % a default may cost.
     access_log: bool = False
     access_log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
     access_log_sample: float = Field(default=1.0, ge=0.0, le=1.0)
