@@ -33,11 +33,6 @@ def note(**fields: Any) -> None:
         info.update(fields)
 
 
-def current_request_id() -> str | None:
-    info = REQUEST.get()
-    return None if info is None else info.get("request_id")
-
-
 # One encoder for every line: json.dumps with options of its own builds a new one per call. default=str:
 # a value json cannot encode (a Path, a numpy scalar) is written as text, not lost with the line.
 _ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str).encode
@@ -67,9 +62,11 @@ class JsonFormatter(logging.Formatter):
         if isinstance(fields, dict):
             out.update(fields)
         else:
-            request_id = current_request_id()
-            if request_id is not None:
-                out["request_id"] = request_id
+            info = REQUEST.get()
+            if info is not None:
+                out["request_id"] = info["request_id"]
+                if "trace_id" in info:  # tracing on (service/core/tracing.py)
+                    out["trace_id"], out["span_id"] = info["trace_id"], info["span_id"]
         if record.exc_info:
             out["exception"] = self.formatException(record.exc_info)
         return _ENCODE(out)

@@ -28,6 +28,8 @@ from service.core.config import Settings
 from service.core.logs import ACCESS_LOGGER, REQUEST
 
 HEADER = b"x-request-id"
+# What the handlers' notes (service/core/logs.py ``note``) give the log line; the rest are a trace's times.
+LOGGED = ("request_id", "trace_id", "span_id", "model", "version", "rows", "horizon")
 VALID_ID = re.compile(rb"[A-Za-z0-9._:@/+=-]{1,128}")
 
 
@@ -109,7 +111,7 @@ class RequestLogMiddleware:
                 route = getattr(scope.get("route"), "path", None) or "unmatched"
                 client = scope.get("client")
                 fields = {
-                    **info,
+                    **{k: info[k] for k in LOGGED if k in info},
                     "method": scope["method"],
                     "route": route,
                     "status": status,

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.service.test_server_process import SERVE, clean_env, free_port
+from tests.service.serverproc import Server, running_server
 
 PREDICTS = 40
 SCRAPES = 10
@@ -21,64 +18,12 @@ W = 20
 WINDOW = [100.0 + 0.25 * i for i in range(W)]
 
 
-class Server:
-    def __init__(self, process: subprocess.Popen[bytes], base: str, log: Path) -> None:
-        self.process, self.base, self.log = process, base, log
-
-    def output(self) -> str:
-        return self.log.read_text(encoding="utf-8", errors="replace")
-
-    def get(self, path: str, **kwargs: Any) -> httpx.Response:
-        # A connection per request: the kernel hands each to either worker, as a scraper's would be.
-        with httpx.Client(base_url=self.base, timeout=10.0) as http:
-            return http.get(path, **kwargs)
-
-    def post(self, path: str, **kwargs: Any) -> httpx.Response:
-        with httpx.Client(base_url=self.base, timeout=10.0) as http:
-            return http.post(path, **kwargs)
-
-
 @pytest.fixture(scope="module")
 def two_workers(tiny_artifacts: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    if not SERVE.is_file():
-        pytest.fail(f"{SERVE.name} is not installed in the virtual environment (pip install -e .)")
     tmp = tmp_path_factory.mktemp("workers")
-    port = free_port()
-    log_path = tmp / "server.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [str(SERVE), "--host", "127.0.0.1", "--port", str(port), "--workers", "2"],
-            env=clean_env(FORECAST_ARTIFACTS_DIR=str(tiny_artifacts), FORECAST_ACCESS_LOG="true"),
-            cwd=tmp,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    server = Server(process, f"http://127.0.0.1:{port}", log_path)
-    try:
-        wait_for_both_workers(server)
+    env = {"FORECAST_ARTIFACTS_DIR": str(tiny_artifacts), "FORECAST_ACCESS_LOG": "true"}
+    with running_server(tmp, workers=2, **env) as server:
         yield server
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-
-
-def wait_for_both_workers(server: Server, timeout: float = 120.0) -> None:
-    """Until both workers say their models are loaded (each logs it) and /readyz answers 200."""
-    deadline = time.monotonic() + timeout
-    while True:
-        assert server.process.poll() is None, f"the server exited early:\n{server.output()[-4000:]}"
-        if server.output().count('"logger":"service.registry"') >= 2:
-            try:
-                if server.get("/readyz").status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-        assert time.monotonic() < deadline, f"not both workers ready within {timeout} s:\n{server.output()[-4000:]}"
-        time.sleep(0.1)
 
 
 def predict_count(text: str) -> float:
