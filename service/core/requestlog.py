@@ -65,14 +65,14 @@ class RequestLogMiddleware:
         info: dict[str, Any] = {"request_id": request_id(scope)}
         header = (HEADER, info["request_id"].encode("ascii"))
         token = REQUEST.set(info)
-        try:
-            # isEnabledFor is cached by logging: off (or below FORECAST_LOG_LEVEL), a request pays for its id only.
-            if self.enabled and self.log.isEnabledFor(self.level):
-                await self._logged(scope, receive, send, info, header)
-            else:
-                await self.app(scope, receive, self._id_sender(send, header))
-        finally:
-            REQUEST.reset(token)
+        # isEnabledFor is cached by logging: off (or below FORECAST_LOG_LEVEL), a request pays for its id only.
+        if self.enabled and self.log.isEnabledFor(self.level):
+            await self._logged(scope, receive, send, info, header)
+        else:
+            await self.app(scope, receive, self._id_sender(send, header))
+        # Not reset when the app raised: the error handler outside this middleware logs the incident with
+        # the request's id (service/core/errors.py). The context is the request task's own and ends with it.
+        REQUEST.reset(token)
 
     @staticmethod
     def _id_sender(send: Send, header: tuple[bytes, bytes]) -> Send:

@@ -153,3 +153,35 @@ def test_every_logger_writes_through_the_one_json_handler() -> None:
     for name, logger in config["loggers"].items():
         assert logger["handlers"] == [], name
         assert logger["propagate"], name
+
+
+def test_an_unexpected_error_is_logged_and_answered_with_the_request_id(
+    client: TestClient, logged: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("a bug")
+
+    class Lines(logging.Handler):
+        """Formats as it receives, as forecast-serve's handler does: the request's context is there then."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.lines: list[str] = []
+
+        def emit(self, record: logging.LogRecord) -> None:
+            self.lines.append(self.format(record))
+
+    handler = Lines()
+    handler.setFormatter(JsonFormatter())
+    errors = logging.getLogger("service.errors")
+    monkeypatch.setattr(client.app.state.dataplane, "infer", broken)  # type: ignore[attr-defined]
+    errors.addHandler(handler)
+    try:
+        response = client.post("/v1/models/lstm/predict", json={"window": WINDOW}, headers={"X-Request-ID": "bug-1"})
+    finally:
+        errors.removeHandler(handler)
+    assert response.status_code == 500
+    assert response.headers["x-request-id"] == "bug-1"
+    incident = [json.loads(line) for line in handler.lines]
+    assert [(line["request_id"], "RuntimeError: a bug" in line["exception"]) for line in incident] == [("bug-1", True)]
+    assert [(line["request_id"], line["status"]) for line in access_lines(logged)] == [("bug-1", 500)]
