@@ -25,6 +25,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from time import time_ns  # wall-clock times for a trace's spans (tests replace this module's ``time``)
 from typing import Literal
 
 import numpy as np
@@ -145,7 +146,7 @@ class DataPlane:
         if gone is not None:
             gone.add_done_callback(lambda f: None if f.cancelled() else cancelled.set())
         run = contextvars.copy_context().run
-        note(admission_ns=time.time_ns())  # the admission wait's start (service/core/tracing.py)
+        note(admission_ns=time_ns())  # the admission wait's start (service/core/tracing.py)
         try:
             return await self.admission.run(
                 model.name,
@@ -170,7 +171,7 @@ class DataPlane:
         return self._light
 
     def _infer_admitted(self, model: ServedModel, request: InferenceRequest) -> InferenceResult:
-        note(work_ns=time.time_ns())  # the admission wait's end
+        note(work_ns=time_ns())  # the admission wait's end
         return self.infer_sync(model, request)
 
     def infer_sync(self, model: ServedModel, request: InferenceRequest) -> InferenceResult:
@@ -187,7 +188,7 @@ class DataPlane:
             for warning_kind, n in count_kinds(warnings).items():
                 self._metrics.input_warnings.labels(card.name, warning_kind).inc(n)
         started = time.perf_counter()
-        note(model_ns=time.time_ns())  # the model's work, for a trace's "model" span
+        note(model_ns=time_ns())  # the model's work, for a trace's "model" span
         if horizon is None:
             kind: Literal["predict", "forecast"] = "predict"
             values = model.predict(x)
@@ -202,7 +203,7 @@ class DataPlane:
                 if request.cancelled is not None and request.cancelled.is_set():
                     raise ClientDisconnected(exc.steps_done) from None
                 raise DeadlineExceeded(s.request_timeout_s, exc.steps_done, exc.horizon) from None
-        note(model_end_ns=time.time_ns())
+        note(model_end_ns=time_ns())
         series = self._metrics.per_model(card.name, kind)
         series.inference_seconds.observe(time.perf_counter() - started)
         series.predictions.inc(x.shape[0] * (horizon or 1))
