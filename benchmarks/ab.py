@@ -5,6 +5,7 @@ Usage, from the repository root::
     .venv/bin/python benchmarks/ab.py --baseline main                   # baseline vs this working tree
     .venv/bin/python benchmarks/ab.py --baseline HEAD~3 --rounds 5 --duration 5 --out ab.md
     .venv/bin/python benchmarks/ab.py --baseline HEAD --candidate HEAD  # sanity check: ratios near 1.0
+    .venv/bin/python benchmarks/ab.py --baseline HEAD --candidate HEAD --env baseline:FORECAST_ACCESS_LOG=false
 
 The baseline is checked out into a temporary ``git worktree`` and served by this interpreter (the
 project's .venv) with PYTHONPATH and the working directory pointing at the worktree, so nothing is
@@ -93,10 +94,12 @@ def worktree(ref: str, parent: Path, name: str) -> Iterator[Path]:
         git("worktree", "prune")
 
 
-def tree_server(tree: Path, artifacts: Path, log: Path, label: str) -> ServerProcess:
-    """A one-worker server running the code of ``tree`` on this interpreter (no install in the tree needed)."""
+def tree_server(tree: Path, artifacts: Path, log: Path, label: str, extra: dict[str, str]) -> ServerProcess:
+    """A one-worker server running the code of ``tree`` on this interpreter (no install in the tree needed),
+    with ``extra`` environment variables over the defaults (one side's settings, e.g. a feature off)."""
     port = free_port()
     env = clean_env(PYTHONPATH=str(tree), FORECAST_ARTIFACTS_DIR=str(artifacts), FORECAST_LOG_LEVEL="warning")
+    env.update(extra)
     # The editable install's import hook sits behind sys.path, so PYTHONPATH and the working directory win:
     # check it rather than trust it, or both sides could silently serve the same code.
     probe = [sys.executable, "-c", "import service; print(service.__file__)"]
@@ -195,6 +198,7 @@ def render(result: dict[str, Any]) -> str:
             f"Python {meta['python']}",
             f"- Load average (1/5/15 min): {result['loadavg_start']} at the start, {result['loadavg_end']} at the end",
             f"- Baseline: {result['baseline']}; candidate: {result['candidate']}",
+            f"- Environment beyond the defaults: {result.get('env') or 'none'}",
             f"- Both servers: one worker, artifacts `{result['artifacts']}`, both running throughout; "
             f"load generator {result['loadgen']}, sharing the CPUs",
             f"- {result['rounds']} rounds of {result['duration_s']} s per figure and side, order alternating; "
@@ -219,14 +223,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--httpx", action="store_true", help="use the httpx load generator even if wrk is installed")
     parser.add_argument("--out", type=Path, help="also write the Markdown table here")
     parser.add_argument("--json", type=Path, help="also write every load run's figures here")
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="SIDE:NAME=VALUE",
+        help="an environment variable for one side's server (SIDE: baseline, candidate or both); repeatable",
+    )
     args = parser.parse_args(argv)
+    extra: dict[str, dict[str, str]] = {s: {} for s in SIDES}
+    for item in args.env:
+        side, _, assignment = item.partition(":")
+        name, eq, value = assignment.partition("=")
+        if side not in (*SIDES, "both") or not name or not eq:
+            parser.error(f"--env {item!r}: expected SIDE:NAME=VALUE with SIDE baseline, candidate or both")
+        for s in SIDES if side == "both" else (side,):
+            extra[s][name] = value
     if args.rounds < 1 or args.duration < 1:
         parser.error("--rounds and --duration must be at least 1")
     artifacts = args.artifacts.resolve()
     window = int(json.loads((artifacts / "manifest.json").read_text(encoding="utf-8"))["window"])
     reqs = workloads(window)
     result: dict[str, Any] = {"meta": machine_info(argv, script="benchmarks/ab.py"), "loadavg_start": loadavg()}
-    result |= {"artifacts": str(artifacts), "rounds": args.rounds, "duration_s": args.duration}
+    result |= {"artifacts": str(artifacts), "rounds": args.rounds, "duration_s": args.duration, "env": extra}
     result["baseline"] = f"`{args.baseline}` = `{git('rev-parse', '--short', args.baseline)}`"
     with tempfile.TemporaryDirectory(prefix="forecast-ab-") as tmp_name, contextlib.ExitStack() as stack:
         tmp = Path(tmp_name)
@@ -242,7 +261,9 @@ def main(argv: list[str] | None = None) -> int:
             )
         load = LoadGen(tmp, force_httpx=args.httpx)
         result["loadgen"] = load.name
-        servers = {s: stack.enter_context(tree_server(trees[s], artifacts, tmp / f"{s}.log", s)) for s in SIDES}
+        servers = {
+            s: stack.enter_context(tree_server(trees[s], artifacts, tmp / f"{s}.log", s, extra[s])) for s in SIDES
+        }
         for side, srv in servers.items():
             ready = srv.wait_ready(timeout=180.0)
             progress(f"{side} ready in {ready['ready_s']:.1f} s: {shlex.join(srv.argv)} (in {srv.cwd})")

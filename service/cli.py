@@ -10,7 +10,7 @@ from types import FrameType
 import uvicorn
 from pydantic import ValidationError
 
-from service.core import server
+from service.core import logs, multiproc, server
 from service.core.config import Settings
 
 
@@ -37,6 +37,9 @@ def main(argv: list[str] | None = None) -> int:
     # kills the process by the signal (exit 143, a failure to orchestrators). SIGTERM is the normal way to
     # stop this server, so the handler uvicorn restores and re-raises into exits with status 0.
     signal.signal(signal.SIGTERM, _stop)
+    # Several workers share their metrics through files (service/core/multiproc.py): the directory is set
+    # up here, before uvicorn spawns the workers, which inherit the variable.
+    multiproc.prepare_dir(args.workers)
     uvicorn.run(
         # Each serving process (the one worker, or each of uvicorn's spawned workers) prepares itself
         # (the link to its supervisor, memory trimming) before it builds service.main's app.
@@ -46,6 +49,8 @@ def main(argv: list[str] | None = None) -> int:
         port=args.port,
         workers=args.workers,
         log_level=settings.log_level,
+        # Every line one JSON object, the request log's and uvicorn's own (service/core/logs.py).
+        log_config=logs.log_config(settings),
         access_log=False,
         proxy_headers=False,
         # No "server: uvicorn" header: it tells a scanner which server (and so which bugs) to try.

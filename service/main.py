@@ -20,10 +20,12 @@ from service.api.v1.routes import hot_routes as v1_hot_routes
 from service.api.v1.routes import router as v1_router
 from service.api.v2.routes import hot_routes as v2_hot_routes
 from service.api.v2.routes import router as v2_router
+from service.core import tracing
 from service.core.config import Settings
 from service.core.errors import install_error_handlers
 from service.core.limits import BodyLimitMiddleware
 from service.core.metrics import Metrics, MetricsMiddleware
+from service.core.requestlog import RequestLogMiddleware
 from service.dataplane import DataPlane, ModelRegistry
 from service.dataplane.reloader import Reloader
 
@@ -54,6 +56,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
         with contextlib.suppress(Exception):
             await asyncio.wait_for(asyncio.shield(loading), timeout=30)
+        provider = getattr(app.state, "tracer_provider", None)
+        if provider is not None:  # tracing on: the spans still batched are exported before the worker exits
+            await asyncio.to_thread(provider.shutdown)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -95,4 +100,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # headers, before any body is buffered or parsed (service/api/auth.py).
         app.add_middleware(KeyGuard, settings=settings, routes=app.router.routes)
     app.add_middleware(MetricsMiddleware, metrics=app_metrics)  # outermost: counts 401/413/415 too
+    if tracing.enabled():  # OTEL_* variables name an endpoint; else nothing of OpenTelemetry is imported
+        tracing.install(app)
+    # Outside the metrics: every response carries its X-Request-ID, and the request log times it all.
+    app.add_middleware(RequestLogMiddleware, settings=settings)
     return app

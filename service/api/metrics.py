@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from service.api.deps import API_KEY_HEADER, MetricsDep, check_api_key
+from service.core import multiproc
 
 router = APIRouter(tags=["probes"])
 
@@ -25,4 +26,7 @@ def metrics(m: MetricsDep, request: Request) -> Response:
     settings = request.app.state.settings
     if settings.metrics_require_key:
         check_api_key(settings, scrape_key(request))
-    return Response(generate_latest(m.registry), media_type=CONTENT_TYPE_LATEST)
+    # Several workers (forecast-serve sets PROMETHEUS_MULTIPROC_DIR): every worker's values, aggregated.
+    shared = multiproc.directory()
+    registry = m.registry if shared is None else multiproc.scrape_registry(shared)
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

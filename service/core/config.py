@@ -83,6 +83,13 @@ class Settings(BaseSettings):
     batch_max_wait_us: int = Field(default=200, ge=0, le=100_000)
     onnx_threads: int = Field(default=1, ge=0, le=64)
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
+    # The request log (service/core/requestlog.py): one JSON line per request, written at access_log_level
+    # (so FORECAST_LOG_LEVEL above it silences it too); failures always, successes at the sampled rate.
+    # Off by default: on, it cost 23-34 % of the requests/s of /v1 predict and /v2 infer at 64 connections
+    # (one worker, this 2-core machine; BENCHMARKS.md, "Request log"), over the 10 % a default may cost.
+    access_log: bool = False
+    access_log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
+    access_log_sample: float = Field(default=1.0, ge=0.0, le=1.0)
     api_key: SecretStr | None = None
     # The model repository read again every poll_s seconds for new, changed and removed versions (0: once, at
     # start; SIGHUP and the repository API reload on demand either way). See docs/operations.md.
@@ -154,7 +161,7 @@ class Settings(BaseSettings):
             raise ValueError("FORECAST_METRICS_REQUIRE_KEY is true but FORECAST_API_KEY is unset: there is no key")
         return self
 
-    @field_validator("log_level", mode="before")
+    @field_validator("log_level", "access_log_level", mode="before")
     @classmethod
     def _lower(cls, value: object) -> object:
         return value.lower() if isinstance(value, str) else value

@@ -15,6 +15,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from service.core.logs import REQUEST
+
 log = logging.getLogger("service.errors")
 
 _RULES = {
@@ -122,7 +124,13 @@ async def _http_handler(_: Request, exc: Exception) -> JSONResponse:
 
 async def _unexpected_handler(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
-    return error_response(500, "internal_error", "internal error; the incident was logged")
+    response = error_response(500, "internal_error", "internal error; the incident was logged")
+    # This handler runs outside the request log middleware (Starlette's outermost one), so the id the
+    # client can quote to find the logged incident is added here.
+    request_id = (REQUEST.get() or {}).get("request_id")
+    if request_id is not None:
+        response.headers["x-request-id"] = request_id
+    return response
 
 
 def install_error_handlers(app: FastAPI) -> None:

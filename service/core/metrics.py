@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 # Up to 10 s, the default request deadline (FORECAST_REQUEST_TIMEOUT_S), so a p99 near it can be seen.
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+_WARNINGS_HELP = "Input warnings returned to callers, by model and kind (above_range, below_range, bars, ...)"
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 
 
@@ -47,9 +48,16 @@ class Metrics:
             buckets=_LATENCY_BUCKETS,
             registry=r,
         )
-        self.in_flight = Gauge("http_requests_in_flight", "HTTP requests being handled now", registry=r)
+        # multiprocess_mode: how each gauge combines over forecast-serve's workers (service/core/multiproc.py,
+        # docs/observability.md); with one worker it changes nothing.
+        self.in_flight = Gauge(
+            "http_requests_in_flight", "HTTP requests being handled now", registry=r, multiprocess_mode="livesum"
+        )
         self.ready = Gauge(
-            "forecast_ready", "1 while /readyz answers 200 (every configured model loaded), else 0", registry=r
+            "forecast_ready",
+            "1 while /readyz answers 200 (every configured model loaded), else 0",
+            registry=r,
+            multiprocess_mode="livemin",
         )
         self.predictions = Counter(
             "forecast_predictions",
@@ -83,7 +91,11 @@ class Metrics:
             registry=r,
         )
         self.queue_depth = Gauge(
-            "forecast_batch_queue_depth", "Single-window calls waiting for a model call", ["model"], registry=r
+            "forecast_batch_queue_depth",
+            "Single-window calls waiting for a model call",
+            ["model"],
+            registry=r,
+            multiprocess_mode="livesum",
         )
         # Admission control (service/dataplane/admission.py): what it refused, and what it holds now.
         self.requests_shed = Counter(
@@ -98,16 +110,24 @@ class Metrics:
             ["model"],
             registry=r,
         )
-        self.work_running = Gauge("forecast_work_running", "Model computations running in the pool", registry=r)
-        self.work_queued = Gauge("forecast_work_queued", "Requests waiting for a model slot", registry=r)
+        self.work_running = Gauge(
+            "forecast_work_running", "Model computations running in the pool", registry=r, multiprocess_mode="livesum"
+        )
+        self.work_queued = Gauge(
+            "forecast_work_queued", "Requests waiting for a model slot", registry=r, multiprocess_mode="livesum"
+        )
+        info_labels = ["model", "version", "backend"]
+        self.model_info = Gauge(
+            "forecast_model_info", "Loaded models (1 = serving)", info_labels, registry=r, multiprocess_mode="livemax"
+        )
+        # Drift signals: the input warnings callers get (out of the training range, implausible bars),
+        # counted by model and kind (service/core/drift.py names the kinds).
+        self.input_warnings = Counter("forecast_input_warnings", _WARNINGS_HELP, ["model", "kind"], registry=r)
         self.version_load_failures = Counter(
             "forecast_model_version_load_failures",
             "Model set versions that failed verification when loaded (the set kept serving its current one)",
             ["set"],
             registry=r,
-        )
-        self.model_info = Gauge(
-            "forecast_model_info", "Loaded models (1 = serving)", ["model", "version", "backend"], registry=r
         )
         self._per_version: dict[tuple[str, str], Any] = {}
         self._per_model: dict[tuple[str, str], ModelSeries] = {}

@@ -19,6 +19,7 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
+from service.core import multiproc
 from service.core.config import Settings
 
 if TYPE_CHECKING:
@@ -110,6 +111,7 @@ def prepare_worker() -> None:
     uvicorn's multiprocess supervisor, follow that supervisor."""
     config = Settings()
     start_trimmer(config.malloc_trim_s)
+    multiproc.mark_exited()
     parent = multiprocessing.parent_process()  # uvicorn spawns its workers through multiprocessing
     if parent is not None and parent.pid is not None:
         die_with_parent(parent.pid, grace_s=config.shutdown_timeout_s + 5)

@@ -18,18 +18,22 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextvars
 import dataclasses
 import logging
 import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from time import time_ns  # wall-clock times for a trace's spans (tests replace this module's ``time``)
 from typing import Literal
 
 import numpy as np
 
 from forecast_core.predictor import DeadlineExceeded as StepsDeadlineExceeded
 from service.core.config import Settings
+from service.core.drift import count_kinds
+from service.core.logs import note
 from service.core.metrics import Metrics
 from service.dataplane.admission import Admission
 from service.dataplane.errors import ClientDisconnected, DeadlineExceeded, InvalidInput
@@ -123,12 +127,15 @@ class DataPlane:
 
     async def infer(self, model: ServedModel, request: InferenceRequest) -> InferenceResult:
         rows = int(request.inputs.shape[0]) if request.inputs.ndim else 0
+        note(model=model.name, version=model.version, rows=rows, horizon=request.horizon)  # the request log's
         steps = rows * (request.horizon or 1) * model.members
         if steps <= INLINE_MAX_STEPS:
             if not model.batched:
                 return self.infer_sync(model, request)
             loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(self._light_pool(), self.infer_sync, model, request)
+            # In the request's context: log lines from the thread name the request, and its notes reach its log.
+            run = contextvars.copy_context().run
+            return await loop.run_in_executor(self._light_pool(), run, self.infer_sync, model, request)
         cancelled = request.cancelled or threading.Event()
         if request.cancelled is None:
             request = dataclasses.replace(request, cancelled=cancelled)
@@ -136,10 +143,12 @@ class DataPlane:
         gone = asyncio.ensure_future(_until_gone(watch)) if watch is not None else None
         if gone is not None:
             gone.add_done_callback(lambda f: None if f.cancelled() else cancelled.set())
+        run = contextvars.copy_context().run
+        note(admission_ns=time_ns())  # the admission wait's start (service/core/tracing.py)
         try:
             return await self.admission.run(
                 model.name,
-                lambda: self.infer_sync(model, request),
+                lambda: run(self._infer_admitted, model, request),
                 deadline=request.received + self._settings.request_timeout_s,
                 timeout_s=self._settings.request_timeout_s,
                 cancelled=cancelled,
@@ -159,6 +168,10 @@ class DataPlane:
             self._light = concurrent.futures.ThreadPoolExecutor(max_workers=size, thread_name_prefix="batched")
         return self._light
 
+    def _infer_admitted(self, model: ServedModel, request: InferenceRequest) -> InferenceResult:
+        note(work_ns=time_ns())  # the admission wait's end
+        return self.infer_sync(model, request)
+
     def infer_sync(self, model: ServedModel, request: InferenceRequest) -> InferenceResult:
         """The whole pipeline, synchronously (the thread pool's entry, and the tests')."""
         s, card = self._settings, model.card
@@ -169,7 +182,11 @@ class DataPlane:
             check_limit(horizon, s.max_horizon, "horizon", "max_value", "horizon")
         levels = self._check_levels(model, request.intervals)
         warnings = model.warnings(x)
+        if warnings:  # drift signals: the callers' warnings counted too (service/core/drift.py)
+            for warning_kind, n in count_kinds(warnings).items():
+                self._metrics.input_warnings.labels(card.name, warning_kind).inc(n)
         started = time.perf_counter()
+        note(model_ns=time_ns())  # the model's work, for a trace's "model" span
         if horizon is None:
             kind: Literal["predict", "forecast"] = "predict"
             values = model.predict(x)
@@ -184,6 +201,7 @@ class DataPlane:
                 if request.cancelled is not None and request.cancelled.is_set():
                     raise ClientDisconnected(exc.steps_done) from None
                 raise DeadlineExceeded(s.request_timeout_s, exc.steps_done, exc.horizon) from None
+        note(model_end_ns=time_ns())
         series = self._metrics.per_model(card.name, kind)
         elapsed = time.perf_counter() - started
         series.inference_seconds.observe(elapsed)

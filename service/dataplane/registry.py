@@ -57,6 +57,7 @@ class ModelRegistry:
         self._unloaded: set[str] = set()
         # Which set each name came from, remembered after an unload so that it can be loaded again.
         self._owners: dict[str, str] = {}
+        self._info: set[tuple[str, str]] = set()  # (name, version) pairs forecast_model_info says serve
         self._lock, self._refreshing = threading.Lock(), threading.Lock()
         wrap = settings.batching_enabled
         self._wrap = batching_wrap(settings.batch_max_size, settings.batch_max_wait_us / 1e6, metrics) if wrap else None
@@ -252,8 +253,12 @@ class ModelRegistry:
             self._owners.update({name: card.model_set for name, card in view.cards.items()})
             self._versions, self._errors = view.versions, view.errors
             self._names_certain = self._names_certain or (not set_errors and bool(view.known))
-            for name, model in view.models.items():
-                self._metrics.model_info.labels(name, model.version, self._settings.backend).set(1)
+            serving = {(name, model.version) for name, model in view.models.items()}
+            for name, version in self._info - serving:  # a version no longer serving says so
+                self._metrics.model_info.labels(name, version, self._settings.backend).set(0)
+            for name, version in serving:
+                self._metrics.model_info.labels(name, version, self._settings.backend).set(1)
+            self._info = serving
             problems = {k: v for k, v in view.errors.items() if k in view.known}
             if (problems and self._settings.require_all_models) or not view.models or (set_errors and not view.known):
                 reason = "; ".join(dict.fromkeys([*problems.values(), *set_errors])) or "no model loaded"

@@ -11,7 +11,7 @@ from tests.docs.markdown import DOCS, PAGES, table_rows
 
 PAGE = DOCS / "configuration.md"
 # Read by forecast-serve (service/cli.py), not by Settings.
-SERVER_VARIABLES = {"FORECAST_HOST", "FORECAST_PORT", "WEB_CONCURRENCY"}
+SERVER_VARIABLES = {"FORECAST_HOST", "FORECAST_PORT", "WEB_CONCURRENCY", "PROMETHEUS_MULTIPROC_DIR"}
 
 
 def documented() -> dict[str, str]:

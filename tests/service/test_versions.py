@@ -128,6 +128,9 @@ def test_a_new_version_is_swapped_in_and_a_request_holding_the_old_one_finishes_
     assert running.version == "1"
     assert np.isfinite(running.predict(np.array([WINDOW]))).all()  # the old version still answers its caller
     assert registry.get("lstm").version == "2"
+    metrics = client.get("/metrics").text  # one version serving, the one before says it no longer does
+    assert 'forecast_model_info{backend="onnx",model="lstm",version="2"} 1.0' in metrics
+    assert 'forecast_model_info{backend="onnx",model="lstm",version="1"} 0.0' in metrics
 
 
 def test_a_broken_version_never_replaces_the_serving_one_and_says_why(
