@@ -111,9 +111,12 @@ def predict(port: int, artifacts: Path, model: str) -> int:
         print(f"HTTP {status}: {body}")
         return 1
     got = float(body["predictions"][0])
-    version = loaded.predictors[model].version
-    ok = math.isclose(got, expected, rel_tol=1e-5, abs_tol=1e-6) and body["version"] == version
-    print(f"{model} {body['version']}: container {got:.6f}, in-process {expected:.6f} (version {version})")
+    # A flat set is its repository version 1; the training run's id is on the model card.
+    _, _, raw = _get(port, f"/v1/models/{model}")
+    card = json.loads(raw)
+    run = loaded.predictors[model].version
+    ok = math.isclose(got, expected, rel_tol=1e-5, abs_tol=1e-6) and body["version"] == "1" and card.get("run") == run
+    print(f"{model} {body['version']}: container {got:.6f}, in-process {expected:.6f} (run {card.get('run')}, {run})")
     return 0 if ok else 1
 
 
