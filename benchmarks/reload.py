@@ -134,6 +134,8 @@ def run(workers: int, args: argparse.Namespace) -> dict[str, Any]:
                 result["rss_kib"] = memory(server.url, server.pid, args.memory_reloads, root / "ibm")
         finally:
             server.stop()
+            if args.keep_log:  # the server's own account of the run, for failures worth a look
+                shutil.copy(Path(tmp) / "server.log", args.keep_log.with_suffix(f".{workers}.log"))
     return result
 
 
@@ -146,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--every", type=float, default=5.0, help="seconds between new versions")
     p.add_argument("--poll", type=float, default=1.0, help="FORECAST_POLL_S of the server")
     p.add_argument("--memory-reloads", type=int, default=50)
+    p.add_argument("--keep-log", type=Path, help="copy the server's log here (one file per worker count)")
     args = p.parse_args(argv)
     for workers in args.workers:
         r = run(workers, args)
