@@ -58,7 +58,7 @@ ModelVersionDep = Annotated[ServedModel, Depends(get_model_version)]
 def check_api_key(settings: Settings, key: str | None) -> None:
     """401 unless ``key`` is a configured API key (``FORECAST_API_KEY`` or, while keys rotate,
     ``FORECAST_API_KEY_NEXT``; none configured: anything passes). The one check: the routes' dependency,
-    the fast lanes and the key guard in front of the body guard (service/api/auth.py) all call it."""
+    the hot routes and the key guard in front of the body guard (service/api/auth.py) all call it."""
     expected = settings.api_keys
     if not expected:
         return

@@ -259,7 +259,12 @@ class ModelRegistry:
             for name, version in serving:
                 self._metrics.model_info.labels(name, version, self._settings.backend).set(1)
             self._info = serving
-            problems = {k: v for k, v in view.errors.items() if k in view.known}
+            # A set unloaded on purpose is not a problem that makes the server unready (a pod taken out of
+            # its Service for every model because one was unloaded).
+            unloaded = {n for n, owner in self._owners.items() if owner in self._unloaded}
+            for name in unloaded & set(view.errors):
+                self._errors[name] = "unloaded through the repository API (its load request serves it again)"
+            problems = {k: v for k, v in self._errors.items() if k in view.known and k not in unloaded}
             if (problems and self._settings.require_all_models) or not view.models or (set_errors and not view.known):
                 reason = "; ".join(dict.fromkeys([*problems.values(), *set_errors])) or "no model loaded"
                 self._set_state("failed", reason)

@@ -205,8 +205,9 @@ def test_a_bad_policy_file_is_named(repo: Path, make_client: Callable[..., TestC
 
 
 def test_the_repository_api_exists_only_with_an_admin_key_and_takes_only_that_key(
-    repo: Path, tiny_artifacts: Path, make_client: Callable[..., TestClient]
+    repo: Path, tiny_artifacts: Path, tiny_ohlc_artifacts: Path, make_client: Callable[..., TestClient]
 ) -> None:
+    shutil.copytree(tiny_ohlc_artifacts, repo / "ohlc")  # a second set, which keeps serving throughout
     plain = make_client(artifacts_dir=repo)
     assert plain.post("/v2/repository/index").status_code == 404
     client = make_client(artifacts_dir=repo, admin_key=ADMIN, api_key="predict-key")
@@ -220,7 +221,10 @@ def test_the_repository_api_exists_only_with_an_admin_key_and_takes_only_that_ke
     keyed = {"X-API-Key": "predict-key"}
     assert client.post("/v1/models/lstm/predict", json={"window": WINDOW}, headers=keyed).json()["version"] == "2"
     assert client.post("/v2/repository/models/lstm/unload", headers=admin).status_code == 200
-    assert client.post("/v1/models/gru/predict", json={"window": WINDOW}, headers=keyed).status_code == 503
+    unloaded = client.post("/v1/models/gru/predict", json={"window": WINDOW}, headers=keyed)
+    assert unloaded.status_code == 503
+    assert "unloaded" in unloaded.json()["error"]["message"]
+    assert client.get("/readyz").status_code == 200  # unloaded on purpose: the other set keeps it ready
     assert client.post("/v2/repository/models/gru/load", headers=admin).status_code == 200
     assert client.post("/v1/models/gru/predict", json={"window": WINDOW}, headers=keyed).status_code == 200
     unknown = client.post("/v2/repository/models/nope/load", headers=admin)
