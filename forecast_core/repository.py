@@ -108,7 +108,8 @@ def read_policy(directory: Path) -> Policy:
         raise ArtifactError(f"{POLICY_FILE}: invalid ({first})") from None
 
 
-def _versions_of(directory: Path) -> dict[int, Path]:
+def versions_of(directory: Path) -> dict[int, Path]:
+    """A set directory's whole versions: itself as version 1 when flat, else its numbered directories."""
     if (directory / MANIFEST_FILE).is_file():
         return {LEGACY_VERSION: directory}
     return {
@@ -126,7 +127,7 @@ def scan(root: Path) -> list[SetVersions]:
         raise ArtifactError(f"artifacts directory {root.name!r} does not exist")
     found: list[SetVersions] = []
     for directory in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        versions = _versions_of(directory)
+        versions = versions_of(directory)
         if not versions:
             continue
         try:

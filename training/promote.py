@@ -34,7 +34,7 @@ import pandas as pd
 
 from forecast_core.bars import CSV_COLUMNS
 from forecast_core.loader import LoadedSet, load_set, read_set_manifest
-from forecast_core.repository import VERSION_NAME, read_policy
+from forecast_core.repository import read_policy, versions_of
 from forecast_core.windowing import windows_at
 from training.cli import quiet_tensorflow
 from training.data import DataError, load_prices
@@ -87,10 +87,6 @@ def score(loaded: LoadedSet, data: list[Path], after: date) -> dict[str, Any]:
     return {"model": model.name, "median_rmse_ratio": median, "per_series": per_series}
 
 
-def _versions(set_dir: Path) -> dict[int, Path]:
-    return {int(d.name): d for d in set_dir.iterdir() if d.is_dir() and VERSION_NAME.match(d.name)}
-
-
 def _numbered(set_dir: Path) -> dict[int, Path]:
     """The set's version directories; a flat set (its files in the set directory) becomes version 1 first."""
     if (set_dir / "manifest.json").is_file():
@@ -102,7 +98,7 @@ def _numbered(set_dir: Path) -> dict[int, Path]:
         for item in set_dir.iterdir():
             if item.is_file() and item.name != "versions.json":
                 item.unlink()
-    return _versions(set_dir)
+    return versions_of(set_dir)
 
 
 def _check_run(run: Path, live: LoadedSet) -> LoadedSet:
@@ -131,8 +127,7 @@ def _check_run(run: Path, live: LoadedSet) -> LoadedSet:
 
 
 def promote(run: Path, set_dir: Path, data: list[Path], margin: float, force: bool, command: str) -> dict[str, Any]:
-    flat = (set_dir / "manifest.json").is_file()
-    versions = {1: set_dir} if flat else _versions(set_dir)
+    versions = versions_of(set_dir)
     if not versions:
         raise DataError(f"{set_dir}: no version to compare with")
     live_version = max(read_policy(set_dir).keep(list(versions)) or versions)
@@ -172,7 +167,7 @@ def promote(run: Path, set_dir: Path, data: list[Path], margin: float, force: bo
 
 def rollback(set_dir: Path) -> int:
     """Pin the version before the current one (the highest kept); returns it."""
-    versions = sorted(_versions(set_dir))
+    versions = sorted(versions_of(set_dir))
     kept = read_policy(set_dir).keep(versions)
     if not kept:
         raise DataError(f"{set_dir}: no version is served")

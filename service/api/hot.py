@@ -83,6 +83,11 @@ class _Endpoint:
         await response(scope, receive, send)
 
 
+def error_responses(model: type[BaseModel], descriptions: dict[int, str]) -> dict[int | str, dict[str, Any]]:
+    """A route's documented error statuses (FastAPI's ``responses``), every one in the protocol's error model."""
+    return {code: {"model": model, "description": text} for code, text in descriptions.items()}
+
+
 def operation(path: str, name: str, body: type[BaseModel], **doc: Any) -> APIRoute:
     """The OpenAPI operation FastAPI generates for ``async def name(body: body, <path parameters>)``
     behind the API key: the schema stays what it was when these were FastAPI routes."""

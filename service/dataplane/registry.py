@@ -206,11 +206,15 @@ class ModelRegistry:
         out: dict[tuple[str, int], LoadedVersion] = {}
         for version in entry.kept:
             out[(entry.name, version)] = self._version(entry.name, version, entry.versions[version])
-        if not any(lv.whole for lv in out.values()):
-            serving = max((v for (s, v), lv in self._loaded.items() if s == entry.name and lv.whole), default=None)
-            if serving is not None and serving in entry.versions:
-                out[(entry.name, serving)] = self._loaded[(entry.name, serving)]
+        serving = self._serving(entry.name)
+        if not any(lv.whole for lv in out.values()) and serving is not None and serving.version in entry.versions:
+            out[(entry.name, serving.version)] = serving
         return out
+
+    def _serving(self, set_name: str) -> LoadedVersion | None:
+        """The highest whole version of ``set_name`` held before this refresh."""
+        whole = [lv for (s, _), lv in self._loaded.items() if s == set_name and lv.whole]
+        return max(whole, key=lambda lv: lv.version, default=None)
 
     def _version(self, set_name: str, version: int, directory: Path) -> LoadedVersion:
         sig = signature(directory)
@@ -219,8 +223,8 @@ class ModelRegistry:
             return held
         s, wanted = self._settings, self._settings.models
         try:
-            serving = [lv.served for (s, _), lv in sorted(self._loaded.items()) if s == set_name and lv.whole]
-            check_same_kind(serving[-1] if serving else None, set_name, version, directory)
+            serving = self._serving(set_name)
+            check_same_kind(serving.served if serving else None, set_name, version, directory)
             served = load_served_set(
                 directory, (lambda n: n in wanted) if wanted else (lambda n: True), s.backend, s.onnx_threads,
                 self._wrap, version=version, set_name=set_name,

@@ -33,11 +33,7 @@ CHOICE_LEVELS: tuple[int, ...] = (80, 95)
 Pairs = Sequence[tuple[BarSeries, PeriodForecasts, int]]
 
 
-BARS = Bars()
-
-
-def _unit(windows: np.ndarray, scale: Scale, floor: float) -> np.ndarray:
-    return BARS.unit(windows, scale, floor)  # the served unit, so calibration measures what is served
+BARS = Bars()  # its interval unit is the served one, so calibration measures what is served
 
 
 def _scores(
@@ -48,7 +44,7 @@ def _scores(
     for series, pf, end in pairs:
         actual, mask = actuals(series, pf.origins, h, end)
         f = pf.forecasts[model][mask, h - 1]
-        unit = _unit(pf.windows[mask], scale, floor)
+        unit = BARS.unit(pf.windows[mask], scale, floor)
         sc.append(np.abs(actual - f) / unit[:, None])
         fs.append(f)
         ac.append(actual)

@@ -9,8 +9,6 @@ bad) answer in the service's /v1 error shape; a problem with one series is that 
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import Request, Response
 
 from service.api import hot
@@ -21,9 +19,9 @@ from service.api.v1.schemas import ErrorResponse
 from service.dataplane import InvalidInput
 
 PATH = "/v1/timeseries/forecast"
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorResponse, "description": text}
-    for code, text in {
+_ERRORS = hot.error_responses(
+    ErrorResponse,
+    {
         400: "malformed JSON",
         401: "missing or wrong API key",
         404: "unknown model",
@@ -32,8 +30,8 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
         422: "invalid request (options, limits), or every series invalid: the details name the field",
         503: "model not loaded (yet), or the server is at capacity (Retry-After)",
         504: "the forecast ran past the server's per-request time limit",
-    }.items()
-}
+    },
+)
 
 
 async def forecast(request: Request) -> Response:

@@ -19,9 +19,9 @@ from service.api.v1.schemas import (
     PredictResponse,
 )
 
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorResponse, "description": text}
-    for code, text in {
+_ERRORS = hot.error_responses(
+    ErrorResponse,
+    {
         400: "malformed JSON",
         401: "missing or wrong API key",
         404: "unknown model",
@@ -30,11 +30,11 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
         422: "invalid input: the details name the field and the rule",
         499: "the client went away before the answer (logged and counted, never seen by that client)",
         503: "model not loaded (yet), or the server is at capacity (Retry-After)",
-    }.items()
-}
-_FORECAST_ERRORS: dict[int | str, dict[str, Any]] = {
+    },
+)
+_FORECAST_ERRORS = {
     **_ERRORS,
-    504: {"model": ErrorResponse, "description": "the forecast ran past the server's per-request time limit"},
+    **hot.error_responses(ErrorResponse, {504: "the forecast ran past the server's per-request time limit"}),
 }
 router = APIRouter(prefix="/v1/models", tags=["models"])
 

@@ -33,16 +33,16 @@ SERVER_NAME = "stock-forecast"
 EXTENSIONS = ["parameters", "binary_tensor_data"]
 _PLATFORMS = {"onnx": "onnxruntime", "keras": "tensorflow"}
 _RETRY = {"Retry-After": "1"}
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorBody, "description": text}
-    for code, text in {
+_ERRORS = hot.error_responses(
+    ErrorBody,
+    {
         400: "bad request: malformed JSON, unknown tensor, wrong datatype/shape, invalid values, over a limit",
         401: "missing or wrong API key",
         404: "unknown model or version",
         503: "model not loaded (yet)",
         504: "a forecast ran past the server's time limit",
-    }.items()
-}
+    },
+)
 
 router = APIRouter(prefix="/v2", tags=["open inference protocol (v2)"])
 
